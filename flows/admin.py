@@ -1,0 +1,108 @@
+from django.contrib import admin
+
+from flows import models
+
+
+@admin.register(models.Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    list_display = ["name", "pod_cidrs", "service_cidrs", "last_sync", "last_sync_error"]
+    search_fields = ["name"]
+    readonly_fields = ["last_sync", "last_sync_error", "created"]
+
+
+class InventoryAdmin(admin.ModelAdmin):
+    list_filter = ["cluster", ("deleted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "uid"]
+    list_select_related = True
+
+
+@admin.register(models.Namespace)
+class NamespaceAdmin(InventoryAdmin):
+    list_display = ["name", "cluster", "labels", "deleted_at"]
+
+
+@admin.register(models.Node)
+class NodeAdmin(InventoryAdmin):
+    list_display = ["name", "cluster", "addresses", "deleted_at"]
+
+
+@admin.register(models.Workload)
+class WorkloadAdmin(InventoryAdmin):
+    list_display = ["name", "kind", "namespace", "parent", "cluster", "deleted_at"]
+    list_filter = ["cluster", "kind", ("deleted_at", admin.EmptyFieldListFilter)]
+    raw_id_fields = ["namespace", "parent"]
+
+
+class ServicePortInline(admin.TabularInline):
+    model = models.ServicePort
+    extra = 0
+
+
+@admin.register(models.Service)
+class ServiceAdmin(InventoryAdmin):
+    list_display = ["name", "namespace", "service_type", "cluster_ips", "cluster", "deleted_at"]
+    raw_id_fields = ["namespace"]
+    inlines = [ServicePortInline]
+
+
+class ContainerPortInline(admin.TabularInline):
+    model = models.ContainerPort
+    extra = 0
+
+
+class PodAddressInline(admin.TabularInline):
+    model = models.PodAddress
+    extra = 0
+
+
+@admin.register(models.Pod)
+class PodAdmin(InventoryAdmin):
+    list_display = ["name", "namespace", "workload", "node_name", "host_network", "cluster", "deleted_at"]
+    raw_id_fields = ["namespace", "workload"]
+    inlines = [ContainerPortInline, PodAddressInline]
+
+
+@admin.register(models.PodAddress)
+class PodAddressAdmin(admin.ModelAdmin):
+    list_display = ["ip", "pod", "valid_from", "valid_to", "cluster"]
+    list_filter = ["cluster"]
+    search_fields = ["ip", "pod__name"]
+    raw_id_fields = ["pod"]
+
+
+@admin.register(models.NetworkPolicy)
+class NetworkPolicyAdmin(InventoryAdmin):
+    list_display = ["name", "namespace", "cluster", "deleted_at"]
+    raw_id_fields = ["namespace"]
+
+
+@admin.register(models.RawFlow)
+class RawFlowAdmin(admin.ModelAdmin):
+    list_display = ["time", "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "verdict",
+                    "traffic_direction", "is_reply", "cluster"]
+    list_filter = ["cluster", "verdict", "protocol", "traffic_direction"]
+    search_fields = ["src_ip", "dst_ip", "src_pod", "dst_pod"]
+    date_hierarchy = "time"
+
+
+@admin.register(models.Communication)
+class CommunicationAdmin(admin.ModelAdmin):
+    list_display = ["bucket", "src_workload", "src_ip", "dst_workload", "dst_ip", "port", "protocol",
+                    "connections", "denied", "node_local"]
+    list_filter = ["cluster", "protocol", "denied", "node_local"]
+    raw_id_fields = ["src_workload", "dst_workload"]
+    date_hierarchy = "bucket"
+
+
+@admin.register(models.IPAlias)
+class IPAliasAdmin(admin.ModelAdmin):
+    list_display = ["name", "cidr", "allowed", "cluster"]
+    list_filter = ["cluster", "allowed"]
+    search_fields = ["name", "cidr"]
+
+
+@admin.register(models.CIDRConfig)
+class CIDRConfigAdmin(admin.ModelAdmin):
+    list_display = ["cidr", "category", "label", "cluster"]
+    list_filter = ["cluster", "category"]
+    search_fields = ["cidr", "label"]

@@ -1,0 +1,386 @@
+"""Inventory, raw flows, communications, IP aliases and CIDR configuration (design §2-3)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from flows import iputil
+
+slug_validator = RegexValidator(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "lower-case letters, digits and '-'")
+
+
+class Cluster(models.Model):
+    name = models.CharField(max_length=63, unique=True, validators=[slug_validator])
+    pod_cidrs = models.TextField(blank=True, help_text="Pod CIDRs, comma or newline separated")
+    service_cidrs = models.TextField(blank=True, help_text="Service (ClusterIP) CIDRs")
+    node_cidrs = models.TextField(blank=True, help_text="Node address CIDRs")
+    dns_namespace = models.CharField(max_length=253, default="kube-system")
+    dns_pod_labels = models.JSONField(
+        default=dict, blank=True, help_text='Labels of the cluster DNS pods, e.g. {"k8s-app": "kube-dns"}'
+    )
+    kubeconfig = models.CharField(max_length=500, blank=True, help_text="Path of a kubeconfig file")
+    context = models.CharField(max_length=253, blank=True, help_text="kubeconfig context")
+    in_cluster = models.BooleanField(default=False, help_text="Use the service account of the pod")
+    last_sync = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.dns_pod_labels:
+            self.dns_pod_labels = {"k8s-app": "kube-dns"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        for field_name in ("pod_cidrs", "service_cidrs", "node_cidrs"):
+            try:
+                iputil.parse_cidr_list(getattr(self, field_name))
+            except ValueError as exc:
+                raise ValidationError({field_name: str(exc)}) from exc
+
+    def cluster_networks(self) -> list[iputil.IPNetwork]:
+        """All ranges that make an address Internal: pods, services and nodes."""
+        return [
+            *iputil.parse_cidr_list(self.pod_cidrs),
+            *iputil.parse_cidr_list(self.service_cidrs),
+            *iputil.parse_cidr_list(self.node_cidrs),
+        ]
+
+
+class InventoryQuerySet(models.QuerySet):
+    def live(self) -> InventoryQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+
+class InventoryObject(models.Model):
+    """Fields every object read from the Kubernetes API has. Deletion is soft: old flows still resolve."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
+    name = models.CharField(max_length=253)
+    uid = models.CharField(max_length=64, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True, help_text="creationTimestamp")
+    first_seen = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InventoryQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Namespace(InventoryObject):
+    class Meta:
+        ordering = ["cluster", "name"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="uniq_namespace")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.name}"
+
+
+class Node(InventoryObject):
+    addresses = models.JSONField(default=list, blank=True, help_text="InternalIP/ExternalIP addresses")
+
+    class Meta:
+        ordering = ["cluster", "name"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="uniq_node")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.name}"
+
+
+class Workload(InventoryObject):
+    """A pod owner or a controller above one.
+
+    Pods point at their top-level owner. Intermediate controllers (a ReplicaSet of a Deployment, a Job
+    of a CronJob) are kept with ``parent`` set so that the chain can be followed when pods arrive.
+    """
+
+    class Kind(models.TextChoices):
+        DEPLOYMENT = "Deployment"
+        DAEMONSET = "DaemonSet"
+        STATEFULSET = "StatefulSet"
+        CRONJOB = "CronJob"
+        JOB = "Job"
+        REPLICASET = "ReplicaSet"
+        POD = "Pod"
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="workloads")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    selector = models.JSONField(default=dict, blank=True, help_text="LabelSelector of the controller")
+    template_labels = models.JSONField(default=dict, blank=True, help_text="Labels of its pod template")
+
+    class Meta:
+        ordering = ["cluster", "namespace__name", "kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "kind", "name"], name="uniq_workload")]
+        indexes = [models.Index(fields=["cluster", "uid"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace.name}/{self.name}"
+
+    @property
+    def is_top_level(self) -> bool:
+        return self.parent_id is None
+
+
+class Service(InventoryObject):
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="services")
+    service_type = models.CharField(max_length=20, default="ClusterIP")
+    selector = models.JSONField(default=dict, blank=True, help_text="spec.selector (matchLabels only)")
+    cluster_ips = models.JSONField(default=list, blank=True)
+    ports = models.JSONField(default=list, blank=True, help_text="[{name, port, targetPort, protocol}]")
+
+    class Meta:
+        ordering = ["cluster", "namespace__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="uniq_service")]
+
+    def __str__(self) -> str:
+        return f"Service/{self.namespace.name}/{self.name}"
+
+
+class ServiceAddress(models.Model):
+    """A ClusterIP of a service, kept apart so that aggregation joins on it in SQL."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="addresses")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
+    ip = models.CharField(max_length=45)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "ip"], name="uniq_service_address")]
+        indexes = [models.Index(fields=["cluster", "ip"])]
+
+
+class ServicePort(models.Model):
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="service_ports")
+    name = models.CharField(max_length=63, blank=True)
+    port = models.PositiveIntegerField()
+    protocol = models.CharField(max_length=8, default="TCP")
+    target_port = models.PositiveIntegerField(null=True, blank=True)
+    target_port_name = models.CharField(max_length=63, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "port", "protocol"], name="uniq_service_port")]
+
+
+class Pod(InventoryObject):
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="pods")
+    workload = models.ForeignKey(Workload, null=True, blank=True, on_delete=models.SET_NULL, related_name="pods")
+    node_name = models.CharField(max_length=253, blank=True)
+    host_ip = models.CharField(max_length=45, blank=True)
+    host_network = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["cluster", "namespace__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "name", "uid"], name="uniq_pod")]
+
+    def __str__(self) -> str:
+        return f"Pod/{self.namespace.name}/{self.name}"
+
+
+class ContainerPort(models.Model):
+    """A port a pod's containers declare: named-port resolution and 'known listening port' evidence."""
+
+    pod = models.ForeignKey(Pod, on_delete=models.CASCADE, related_name="container_ports")
+    name = models.CharField(max_length=63, blank=True)
+    port = models.PositiveIntegerField()
+    protocol = models.CharField(max_length=8, default="TCP")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pod", "port", "protocol"], name="uniq_container_port")]
+
+
+class PodAddress(models.Model):
+    """An IP held by a pod for an interval. Flows resolve by IP *and* time through this history."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
+    pod = models.ForeignKey(Pod, on_delete=models.CASCADE, related_name="addresses")
+    ip = models.CharField(max_length=45)
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True, help_text="empty while the pod holds it")
+
+    class Meta:
+        ordering = ["cluster", "ip", "valid_from"]
+        indexes = [models.Index(fields=["cluster", "ip", "valid_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.ip} → {self.pod} [{self.valid_from:%Y-%m-%d %H:%M} – {self.valid_to or '…'}]"
+
+
+class NetworkPolicy(InventoryObject):
+    """A NetworkPolicy applied in the cluster, stored as the API returned it."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="network_policies")
+    spec = models.JSONField(default=dict)
+    manifest = models.JSONField(default=dict, help_text="The whole object, status and noise removed")
+
+    class Meta:
+        ordering = ["cluster", "namespace__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="uniq_network_policy")]
+        verbose_name_plural = "network policies"
+
+    def __str__(self) -> str:
+        return f"NetworkPolicy/{self.namespace.name}/{self.name}"
+
+
+class RawFlow(models.Model):
+    """One flow event as received, only syntax-checked. ``fingerprint`` makes re-sending a no-op."""
+
+    class Direction(models.TextChoices):
+        INGRESS = "INGRESS"
+        EGRESS = "EGRESS"
+        UNKNOWN = "UNKNOWN"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
+    fingerprint = models.CharField(max_length=64)
+    time = models.DateTimeField()
+    verdict = models.CharField(max_length=20, default="FORWARDED")
+    protocol = models.CharField(max_length=8)
+    src_ip = models.CharField(max_length=45)
+    dst_ip = models.CharField(max_length=45)
+    src_port = models.PositiveIntegerField(null=True, blank=True)
+    dst_port = models.PositiveIntegerField(null=True, blank=True)
+    is_reply = models.BooleanField(null=True, help_text="empty when the observer did not know")
+    tcp_flags = models.CharField(max_length=40, blank=True, help_text="e.g. 'SYN' or 'SYN,ACK'")
+    traffic_direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.UNKNOWN)
+    node_name = models.CharField(max_length=253, blank=True)
+    src_namespace = models.CharField(max_length=253, blank=True)
+    src_pod = models.CharField(max_length=253, blank=True)
+    src_workload_kind = models.CharField(max_length=20, blank=True)
+    src_workload_name = models.CharField(max_length=253, blank=True)
+    src_reserved = models.CharField(max_length=40, blank=True, help_text="host, world, kube-apiserver, ...")
+    dst_namespace = models.CharField(max_length=253, blank=True)
+    dst_pod = models.CharField(max_length=253, blank=True)
+    dst_workload_kind = models.CharField(max_length=20, blank=True)
+    dst_workload_name = models.CharField(max_length=253, blank=True)
+    dst_reserved = models.CharField(max_length=40, blank=True)
+    dst_service = models.CharField(max_length=510, blank=True, help_text="namespace/name of a service")
+    dst_names = models.JSONField(default=list, blank=True, help_text="DNS names seen for the destination")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cluster", "fingerprint"], name="uniq_raw_flow")]
+        indexes = [models.Index(fields=["cluster", "time"])]
+
+
+class Communication(models.Model):
+    """Connections of one hour between two endpoints on one destination port (design §3).
+
+    An endpoint is a workload, or an IP when it cannot be resolved (then ``*_workload`` is empty).
+    Rows are only ever written by aggregation, which rebuilds whole hour buckets, so one GROUP BY keeps
+    (bucket, source, destination, port, protocol, denied, node_local) unique.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
+    bucket = models.DateTimeField(help_text="start of the hour")
+    src_workload = models.ForeignKey(
+        Workload, null=True, blank=True, on_delete=models.CASCADE, related_name="egress_communications"
+    )
+    src_ip = models.CharField(max_length=45, blank=True, help_text="set when the source is unresolved")
+    dst_workload = models.ForeignKey(
+        Workload, null=True, blank=True, on_delete=models.CASCADE, related_name="ingress_communications"
+    )
+    dst_ip = models.CharField(max_length=45, blank=True, help_text="set when the destination is unresolved")
+    port = models.PositiveIntegerField()
+    protocol = models.CharField(max_length=8)
+    denied = models.BooleanField(default=False, help_text="DROPPED in the cluster: an attempt, not traffic")
+    node_local = models.BooleanField(
+        default=False, help_text="from the destination pod's own node (kubelet probes): always allowed"
+    )
+    connections = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    dns_names = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(src_workload__isnull=False) | ~Q(src_ip=""), name="communication_has_source"
+            ),
+            models.CheckConstraint(
+                condition=Q(dst_workload__isnull=False) | ~Q(dst_ip=""), name="communication_has_destination"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["src_workload", "bucket"]),
+            models.Index(fields=["dst_workload", "bucket"]),
+            models.Index(fields=["cluster", "bucket"]),
+        ]
+
+
+class AggregationState(models.Model):
+    """The watermark of aggregation: raw flows with a larger id have not been aggregated yet."""
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="aggregation")
+    last_raw_flow_id = models.BigIntegerField(default=0)
+    last_run = models.DateTimeField(null=True, blank=True)
+
+
+class IPRange(models.Model):
+    """Portable range columns shared by aliases and CIDR configuration."""
+
+    cidr = models.CharField(max_length=49, help_text="a CIDR or a single address")
+    start_key = models.CharField(max_length=32, editable=False)
+    end_key = models.CharField(max_length=32, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        try:
+            self.cidr = iputil.canonical_cidr(self.cidr)
+        except ValueError as exc:
+            raise ValidationError({"cidr": f"not a CIDR or address: {exc}"}) from exc
+
+    def save(self, *args, **kwargs) -> None:
+        self.cidr = iputil.canonical_cidr(self.cidr)
+        self.start_key, self.end_key = iputil.range_keys(self.cidr)
+        super().save(*args, **kwargs)
+
+
+class IPAlias(IPRange):
+    """An admin's name for an address or range; an allowed alias is included in policies by default."""
+
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.CASCADE,
+                                help_text="empty: every cluster")
+    name = models.CharField(max_length=100)
+    allowed = models.BooleanField(default=False, help_text="include this range in generated policies")
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "IP alias"
+        verbose_name_plural = "IP aliases"
+        indexes = [models.Index(fields=["start_key", "end_key"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.cidr})"
+
+
+class CIDRConfig(IPRange):
+    """Admin configuration that classifies a range as internal or external and labels it."""
+
+    class Category(models.TextChoices):
+        INTERNAL = "Internal"
+        EXTERNAL = "External"
+
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.CASCADE,
+                                help_text="empty: every cluster")
+    category = models.CharField(max_length=10, choices=Category.choices)
+    label = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["cidr"]
+        verbose_name = "CIDR configuration"
+        verbose_name_plural = "CIDR configuration"
+        indexes = [models.Index(fields=["start_key", "end_key"])]
+
+    def __str__(self) -> str:
+        return f"{self.cidr} {self.category} {self.label}".strip()
