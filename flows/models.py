@@ -297,7 +297,6 @@ class Communication(models.Model):
     connections = models.PositiveIntegerField(default=0)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
-    dns_names = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -384,3 +383,36 @@ class CIDRConfig(IPRange):
 
     def __str__(self) -> str:
         return f"{self.cidr} {self.category} {self.label}".strip()
+
+
+class ServiceBackend(models.Model):
+    """Where traffic to a service address lands: backend workload and translated (target) port.
+
+    Derived from services and pods by aggregation, so that ClusterIP flows translate in one SQL join.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
+    ip = models.CharField(max_length=45)
+    port = models.PositiveIntegerField()
+    protocol = models.CharField(max_length=8)
+    workload = models.ForeignKey(Workload, on_delete=models.CASCADE)
+    target_port = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["cluster", "ip", "port"])]
+
+
+class ObservedIP(models.Model):
+    """What flows told us about an address we could not resolve: DNS names and the observer's identity."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
+    ip = models.CharField(max_length=45)
+    identity = models.CharField(max_length=40, blank=True, help_text="Cilium reserved identity, e.g. world")
+    dns_names = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name = "observed IP"
+        constraints = [models.UniqueConstraint(fields=["cluster", "ip"], name="uniq_observed_ip")]
+
+    def __str__(self) -> str:
+        return self.ip
