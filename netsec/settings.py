@@ -133,10 +133,7 @@ else:
     CELERY_TASK_EAGER_PROPAGATES = True
 
 # How often the periodic jobs run, in seconds.
-CELERY_BEAT_SCHEDULE = beat_schedule(
-    aggregate_every=int(os.environ.get("NETSEC_AGGREGATE_EVERY", "60")),
-    sync_every=int(os.environ.get("NETSEC_SYNC_EVERY", "300")),
-)
+CELERY_BEAT_SCHEDULE = beat_schedule(aggregate_every=int(os.environ.get("NETSEC_AGGREGATE_EVERY", "60")))
 
 if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True

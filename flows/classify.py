@@ -1,0 +1,86 @@
+"""Classification of unresolved IPs: Internal, External, Aliased or Unknown (design §3).
+
+Every range is loaded once into in-memory longest-prefix tables; classifying is then a dictionary
+lookup per prefix length, never a query per address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from flows import iputil
+from flows.models import CIDRConfig, Cluster, IPAlias, Node, ObservedIP
+
+INTERNAL, EXTERNAL, ALIASED, UNKNOWN = "Internal", "External", "Aliased", "Unknown"
+CATEGORIES = (INTERNAL, EXTERNAL, ALIASED, UNKNOWN)
+
+# Cilium's reserved identities that name cluster infrastructure rather than the outside world.
+_INFRASTRUCTURE_IDENTITIES = {"host", "remote-node", "kube-apiserver", "health", "ingress"}
+
+
+@dataclass(frozen=True, slots=True)
+class IPInfo:
+    ip: str
+    category: str
+    alias: str | None = None
+    alias_cidr: str | None = None
+    allowed: bool = False  # an admin marked the alias allowed: included in policies by default
+    label: str = ""  # the label of the admin's CIDR configuration that matched
+    identity: str = ""  # Cilium reserved identity seen for it (host, world, kube-apiserver, ...)
+    dns_names: tuple[str, ...] = ()
+
+    def as_peer(self) -> dict:
+        """The peer object of the command-line JSON contract (design §6)."""
+        return {"ip": self.ip, "category": self.category, "alias": self.alias, "dns_names": list(self.dns_names)}
+
+
+class IPClassifier:
+    """Loads a cluster's ranges, aliases and node addresses once; classifies any number of IPs."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        scope = Q(cluster=cluster) | Q(cluster__isnull=True)
+        self.aliases: iputil.RangeTable[IPAlias] = iputil.RangeTable()
+        # A cluster-specific alias wins over a global one for the same range: load globals first.
+        for alias in IPAlias.objects.filter(scope).order_by("-cluster_id"):
+            self.aliases.add(alias.cidr, alias)
+        self.configs: iputil.RangeTable[CIDRConfig] = iputil.RangeTable()
+        for config in CIDRConfig.objects.filter(scope).order_by("-cluster_id"):
+            self.configs.add(config.cidr, config)
+        self.cluster_ranges: iputil.RangeTable[bool] = iputil.RangeTable()
+        for net in cluster.cluster_networks():
+            self.cluster_ranges.add(net, True)
+        self.node_ips: set[str] = set()
+        for addresses in Node.objects.filter(cluster=cluster).values_list("addresses", flat=True):
+            self.node_ips.update(str(a) for a in addresses or ())
+
+    def classify_many(self, ips: Iterable[str]) -> dict[str, IPInfo]:
+        ips = set(ips)
+        observed = {
+            o.ip: o for o in ObservedIP.objects.filter(cluster=self.cluster, ip__in=ips)
+        } if ips else {}
+        return {ip: self.classify(ip, observed.get(ip)) for ip in ips}
+
+    def classify(self, ip: str, observed: ObservedIP | None = None) -> IPInfo:
+        identity = observed.identity if observed else ""
+        names = tuple(observed.dns_names) if observed else ()
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return IPInfo(ip, UNKNOWN, identity=identity, dns_names=names)
+        alias = self.aliases.lookup(address)
+        config = self.configs.lookup(address)
+        label = config.label if config else ""
+        if alias is not None:
+            return IPInfo(ip, ALIASED, alias.name, alias.cidr, alias.allowed, label, identity, names)
+        if config is not None:
+            return IPInfo(ip, config.category, label=label, identity=identity, dns_names=names)
+        if self.cluster_ranges.lookup(address) or ip in self.node_ips or identity in _INFRASTRUCTURE_IDENTITIES:
+            return IPInfo(ip, INTERNAL, identity=identity, dns_names=names)
+        if address.is_global:
+            return IPInfo(ip, EXTERNAL, identity=identity, dns_names=names)
+        return IPInfo(ip, UNKNOWN, identity=identity, dns_names=names)
