@@ -26,7 +26,7 @@ class FlowRecord:
     protocol: str  # TCP, UDP, SCTP, ICMPv4, ICMPv6
     source: Endpoint
     destination: Endpoint
-    verdict: str = "FORWARDED"  # FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED
+    verdict: str = "FORWARDED"  # FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED, UNKNOWN
     is_reply: bool | None = None  # None: the observer did not say
     tcp_flags: tuple[str, ...] = ()  # sorted, e.g. ("ACK", "SYN")
     traffic_direction: str = "UNKNOWN"  # INGRESS, EGRESS, UNKNOWN
@@ -34,6 +34,11 @@ class FlowRecord:
     destination_service: str = ""  # "namespace/name" when the observer named the service
     destination_names: tuple[str, ...] = ()  # DNS names seen for the destination IP
     event_id: str = ""  # the observer's own id (Hubble's uuid) when present
+    # A DNS message seen by the observer (Hubble's l7.dns): the name asked for and, in a response, the
+    # addresses it resolved to, so that a later stage can learn IP -> name. Not part of the fingerprint:
+    # the uuid already tells such events apart.
+    dns_query: str = ""
+    dns_ips: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -61,6 +66,14 @@ class LineError:
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A well-formed line that is not an IP flow (lost events, node status, ARP, ...): counted only."""
+
+    line: int
+    reason: str
+
+
 @dataclass(slots=True)
 class IngestSummary:
     lines: int = 0
@@ -68,4 +81,5 @@ class IngestSummary:
     duplicates: int = 0
     skipped: int = 0  # well-formed events that are not flows (e.g. non-IP), counted, not stored
     malformed: int = 0
-    errors: list[LineError] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)  # the first few, not all: memory stays bounded
+    read_error: str = ""  # why reading stopped early (I/O error, truncated gzip); the lines before it count

@@ -1,0 +1,265 @@
+"""Parser of Hubble flows as ``hubble observe -o jsonpb`` (and ``-o json``) prints them.
+
+Two line shapes are read:
+
+* ``-o jsonpb``: an observer ``GetFlowsResponse``, ``{"flow": {...}, "node_name": "...", "time": "..."}``.
+  Its siblings ``lost_events``, ``node_status``, ``agent_event`` and ``debug_event`` are well-formed
+  lines that are not flows: they are *skipped*, not malformed.
+* ``-o json``: the ``Flow`` object itself at the top level.
+
+Field names follow Cilium's ``api/v1/flow/flow.proto`` as protojson prints them with proto names
+(``IP``, ``l4.TCP.flags.SYN``, ``traffic_direction``, ``pod_name``); the lowerCamelCase JSON names
+(``trafficDirection``, ``podName`` ...) that other protojson writers use are read too, and so are
+enum numbers in place of enum names.
+
+Mapping choices (the why is in the comments below):
+
+* A flow without an ``IP`` layer (ARP, an L7 record without addresses) is skipped; so is an IP flow
+  without a TCP/UDP/SCTP/ICMP layer (fragments, GRE ...), which no NetworkPolicy can express.
+  A flow with an ``l4`` layer but no ``IP``, or with an ``IP`` layer whose address is missing or
+  invalid, is malformed.
+* ``is_reply`` is a ``BoolValue``: absent means unknown (None). The deprecated ``reply`` bool is
+  only trusted when it is true, since protobuf cannot tell its false from absent.
+* The reserved identity (``host``, ``world``, ``kube-apiserver``, ``remote-node`` ...) is taken from
+  the numeric ``identity`` when it is a reserved one (that is Cilium's own decision when an address
+  carries several reserved labels), else from the ``reserved:`` labels, preferring ``host`` over
+  ``kube-apiserver`` over ``remote-node`` as Cilium does. ``world-ipv4``/``world-ipv6`` become ``world``.
+* ``node_name`` loses its ``cluster/`` prefix: Kubernetes node names never contain ``/``, and the bare
+  name is what a pod's ``spec.nodeName`` holds.
+* DNS: ``destination_names`` (names Cilium's DNS proxy saw for the destination IP) are kept on every
+  flow. An L7 DNS record (``l7.dns``) is itself a UDP (or TCP) flow between client and DNS server
+  and is returned as one, carrying ``dns_query`` and, for a response, ``dns_ips``: the answer
+  addresses, from which a later stage can learn IP -> name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.ingest import fields as f
+from flows.ingest.fields import FieldError
+from flows.ingest.records import Endpoint, FlowRecord, LineError, Skipped
+
+# Response types of GetFlowsResponse (and of the agent/debug event streams) that carry no flow.
+_NOT_FLOWS = (
+    "lost_events", "lostEvents", "node_status", "nodeStatus", "agent_event", "agentEvent",
+    "debug_event", "debugEvent",
+)
+# Keys by which a top-level object is recognised as a bare Flow (``-o json``).
+_FLOW_KEYS = ("IP", "l4", "verdict", "Type", "event_type", "eventType", "ethernet", "uuid", "l7")
+
+_VERDICT_NUMBERS = {
+    0: "UNKNOWN", 1: "FORWARDED", 2: "DROPPED", 3: "ERROR", 4: "AUDIT", 5: "REDIRECTED", 6: "TRACED",
+    7: "TRANSLATED",
+}
+_DIRECTIONS = {
+    "INGRESS": "INGRESS", "EGRESS": "EGRESS", "TRAFFIC_DIRECTION_UNKNOWN": "UNKNOWN",
+    1: "INGRESS", 2: "EGRESS", 0: "UNKNOWN",
+}
+# Cilium's reserved numeric identities (pkg/identity/numericidentity.go).
+_RESERVED_IDENTITIES = {
+    1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init", 6: "remote-node", 7: "kube-apiserver",
+    8: "ingress", 9: "world", 10: "world",
+}
+# When labels name several reserved identities, the one Cilium itself would assign wins.
+_RESERVED_PRIORITY = {"host": 0, "kube-apiserver": 1, "remote-node": 2}
+_L4_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMPv4", "ICMPv6")
+
+
+def _get(obj: dict[str, Any], name: str, camel: str | None = None) -> Any:
+    """A field by its proto name, falling back to its lowerCamelCase JSON name."""
+    value = obj.get(name)
+    if value is None and camel is not None:
+        value = obj.get(camel)
+    return value
+
+
+def _object(value: Any, field: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise FieldError(field, "expected an object")
+
+
+def parse_object(obj: Any, line: int) -> FlowRecord | LineError | Skipped:
+    """Map one decoded JSON line to a flow record, a skip, or the error that names the bad field."""
+    if not isinstance(obj, dict):
+        return LineError(line, "", "expected a JSON object")
+    try:
+        if "flow" in obj:
+            flow = _object(obj["flow"], "flow")
+            if flow is None:
+                return LineError(line, "flow", "expected an object")
+            return _flow(flow, "flow.", obj, line)
+        for key in _NOT_FLOWS:
+            if key in obj:
+                return Skipped(line, key)
+        if any(key in obj for key in _FLOW_KEYS):
+            return _flow(obj, "", {}, line)
+    except FieldError as exc:
+        return LineError(line, exc.field, exc.message)
+    source = obj.get("source")
+    if "protocol" in obj and isinstance(source, dict) and "ip" in source:
+        return LineError(line, "", "not a Hubble flow; this looks like the netsec format (--format netsec)")
+    return LineError(line, "", "not a Hubble flow: no 'flow' object and no flow fields (IP, l4, verdict)")
+
+
+def _flow(flow: dict[str, Any], p: str, outer: dict[str, Any], line: int) -> FlowRecord | Skipped:
+    """``p`` is the path prefix of the flow's fields in the line ("flow." or "" for the bare shape)."""
+    ip_layer = _object(flow.get("IP"), p + "IP")
+    l4 = _object(flow.get("l4"), p + "l4")
+    if ip_layer is None:
+        if l4:
+            raise FieldError(p + "IP", "missing in a flow with an l4 layer")
+        return Skipped(line, "not an IP flow")
+    src_ip = f.ip(ip_layer.get("source"), p + "IP.source")
+    dst_ip = f.ip(ip_layer.get("destination"), p + "IP.destination")
+
+    protocol = ""
+    layer: dict[str, Any] = {}
+    src_port = dst_port = None
+    tcp_flags: tuple[str, ...] = ()
+    layers = l4 or {}
+    for name in _L4_PROTOCOLS:
+        if layers.get(name) is not None:
+            protocol = name
+            layer = _object(layers[name], f"{p}l4.{name}") or {}
+            break
+    if not protocol:
+        return Skipped(line, "no TCP, UDP, SCTP or ICMP layer")
+    if protocol in f.PORT_PROTOCOLS:
+        lp = f"{p}l4.{protocol}."
+        src_port = f.port(_get(layer, "source_port", "sourcePort"), lp + "source_port")
+        dst_port = f.port(_get(layer, "destination_port", "destinationPort"), lp + "destination_port")
+        if protocol == "TCP":
+            tcp_flags = _tcp_flags(layer.get("flags"), lp + "flags")
+
+    # The flow's own time is when the packet was seen; the response's time is only a fallback.
+    if "time" in flow or "time" not in outer:
+        time = f.timestamp(flow.get("time"), p + "time")
+    else:
+        time = f.timestamp(outer["time"], "time")
+
+    is_reply = f.optional_bool(_get(flow, "is_reply", "isReply"), p + "is_reply")
+    if is_reply is None and flow.get("reply") is True:
+        is_reply = True
+
+    node = _get(flow, "node_name", "nodeName") or _get(outer, "node_name", "nodeName")
+    node_name = f.text(node, p + "node_name").rpartition("/")[2]
+
+    dns_query, dns_ips = _dns(flow.get("l7"), p + "l7")
+    return FlowRecord(
+        time=time,
+        protocol=protocol,
+        source=_endpoint(flow.get("source"), src_ip, src_port, p + "source"),
+        destination=_endpoint(flow.get("destination"), dst_ip, dst_port, p + "destination"),
+        verdict=_verdict(flow.get("verdict"), p + "verdict"),
+        is_reply=is_reply,
+        tcp_flags=tcp_flags,
+        traffic_direction=_direction(_get(flow, "traffic_direction", "trafficDirection"),
+                                     p + "traffic_direction"),
+        node_name=node_name,
+        destination_service=_service(_get(flow, "destination_service", "destinationService"),
+                                     p + "destination_service"),
+        destination_names=f.dns_names(_get(flow, "destination_names", "destinationNames"),
+                                      p + "destination_names"),
+        event_id=f.text(flow.get("uuid"), p + "uuid", 200),
+        dns_query=dns_query,
+        dns_ips=dns_ips,
+    )
+
+
+def _tcp_flags(value: Any, field: str) -> tuple[str, ...]:
+    flags = _object(value, field)
+    if not flags:
+        return ()
+    return tuple(sorted(name for name, on in flags.items() if on is True and name in f.TCP_FLAGS))
+
+
+def _endpoint(value: Any, ip: str, port: int | None, field: str) -> Endpoint:
+    obj = _object(value, field)
+    if not obj:
+        return Endpoint(ip=ip, port=port)
+    kind = name = ""
+    workloads = obj.get("workloads")
+    if workloads:
+        if not isinstance(workloads, list):
+            raise FieldError(field + ".workloads", "expected a list")
+        # A pod has one top-level owner; Hubble lists it first.
+        first = _object(workloads[0], field + ".workloads[0]") or {}
+        kind = f.text(first.get("kind"), field + ".workloads[0].kind", f.MAX_KIND)
+        name = f.text(first.get("name"), field + ".workloads[0].name")
+    return Endpoint(
+        ip=ip,
+        port=port,
+        namespace=f.text(obj.get("namespace"), field + ".namespace"),
+        pod=f.text(_get(obj, "pod_name", "podName"), field + ".pod_name"),
+        workload_kind=kind,
+        workload_name=name,
+        reserved=_reserved(obj, field),
+    )
+
+
+def _reserved(obj: dict[str, Any], field: str) -> str:
+    identity = obj.get("identity")
+    if isinstance(identity, int) and identity in _RESERVED_IDENTITIES:
+        return _RESERVED_IDENTITIES[identity]
+    labels = obj.get("labels")
+    if not labels:
+        return ""
+    if not isinstance(labels, list):
+        raise FieldError(field + ".labels", "expected a list of strings")
+    found = ""
+    for label in labels:
+        if isinstance(label, str) and label.startswith("reserved:"):
+            name = label[9:]
+            if name.startswith("world"):
+                name = "world"
+            if not found or _RESERVED_PRIORITY.get(name, 9) < _RESERVED_PRIORITY.get(found, 9):
+                found = name
+    return f.text(found, field + ".labels", f.MAX_RESERVED)
+
+
+def _verdict(value: Any, field: str) -> str:
+    if value is None:
+        return "UNKNOWN"  # protojson omits the zero value, VERDICT_UNKNOWN
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in _VERDICT_NUMBERS:
+            return _VERDICT_NUMBERS[value]
+        raise FieldError(field, f"unknown verdict number {value}")
+    if not isinstance(value, str) or not value:
+        raise FieldError(field, "expected a verdict name")
+    if value == "VERDICT_UNKNOWN":
+        return "UNKNOWN"
+    # A verdict a newer Cilium adds is kept as it is: rejecting it would lose the flow.
+    return f.text(value, field, f.MAX_VERDICT)
+
+
+def _direction(value: Any, field: str) -> str:
+    if value is None:
+        return "UNKNOWN"
+    try:
+        return _DIRECTIONS[value]
+    except (KeyError, TypeError):
+        raise FieldError(field, f"unknown traffic direction {value!r:.40}") from None
+
+
+def _service(value: Any, field: str) -> str:
+    service = _object(value, field)
+    if not service:
+        return ""
+    name = f.text(service.get("name"), field + ".name")
+    namespace = f.text(service.get("namespace"), field + ".namespace")
+    if not name:
+        return ""
+    return f"{namespace}/{name}" if namespace else name
+
+
+def _dns(value: Any, field: str) -> tuple[str, tuple[str, ...]]:
+    l7 = _object(value, field)
+    if not l7:
+        return "", ()
+    dns = _object(l7.get("dns"), field + ".dns")
+    if not dns:
+        return "", ()
+    query = f.text(dns.get("query"), field + ".dns.query").strip().rstrip(".").lower()
+    return query, f.ip_list(dns.get("ips"), field + ".dns.ips")
