@@ -158,6 +158,9 @@ class ServiceAddress(models.Model):
         constraints = [models.UniqueConstraint(fields=["service", "ip"], name="uniq_service_address")]
         indexes = [models.Index(fields=["cluster", "ip"])]
 
+    def __str__(self) -> str:
+        return f"{self.ip} ({self.service})"
+
 
 class ServicePort(models.Model):
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="service_ports")
@@ -169,6 +172,9 @@ class ServicePort(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["service", "port", "protocol"], name="uniq_service_port")]
+
+    def __str__(self) -> str:
+        return f"{self.port}/{self.protocol} → {self.target_port or self.target_port_name or self.port}"
 
 
 class Pod(InventoryObject):
@@ -196,6 +202,9 @@ class ContainerPort(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pod", "port", "protocol"], name="uniq_container_port")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.port}: {self.port}/{self.protocol}"
 
 
 class PodAddress(models.Model):
@@ -269,6 +278,10 @@ class RawFlow(models.Model):
         constraints = [models.UniqueConstraint(fields=["cluster", "fingerprint"], name="uniq_raw_flow")]
         indexes = [models.Index(fields=["cluster", "time"])]
 
+    def __str__(self) -> str:
+        return (f"{self.time:%Y-%m-%d %H:%M:%S} {self.src_ip}:{self.src_port} → "
+                f"{self.dst_ip}:{self.dst_port}/{self.protocol} {self.verdict}")
+
 
 class Communication(models.Model):
     """Connections of one hour between two endpoints on one destination port (design §3).
@@ -313,6 +326,9 @@ class Communication(models.Model):
             models.Index(fields=["cluster", "bucket"]),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.src_workload or self.src_ip} → {self.dst_workload or self.dst_ip} {self.port}/{self.protocol}"
+
 
 class AggregationState(models.Model):
     """The watermark of aggregation: raw flows with a larger id have not been aggregated yet."""
@@ -320,6 +336,9 @@ class AggregationState(models.Model):
     cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="aggregation")
     last_raw_flow_id = models.BigIntegerField(default=0)
     last_run = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.cluster}: up to raw flow {self.last_raw_flow_id}"
 
 
 class IPRange(models.Model):
@@ -332,16 +351,16 @@ class IPRange(models.Model):
     class Meta:
         abstract = True
 
+    def save(self, *args, **kwargs) -> None:
+        self.cidr = iputil.canonical_cidr(self.cidr)
+        self.start_key, self.end_key = iputil.range_keys(self.cidr)
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         try:
             self.cidr = iputil.canonical_cidr(self.cidr)
         except ValueError as exc:
             raise ValidationError({"cidr": f"not a CIDR or address: {exc}"}) from exc
-
-    def save(self, *args, **kwargs) -> None:
-        self.cidr = iputil.canonical_cidr(self.cidr)
-        self.start_key, self.end_key = iputil.range_keys(self.cidr)
-        super().save(*args, **kwargs)
 
 
 class IPAlias(IPRange):
@@ -400,6 +419,9 @@ class ServiceBackend(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["cluster", "ip", "port"])]
+
+    def __str__(self) -> str:
+        return f"{self.ip}:{self.port}/{self.protocol} → {self.workload}:{self.target_port}"
 
 
 class ObservedIP(models.Model):
