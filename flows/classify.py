@@ -18,6 +18,13 @@ from flows.models import CIDRConfig, Cluster, IPAlias, Node, ObservedIP
 INTERNAL, EXTERNAL, ALIASED, UNKNOWN = "Internal", "External", "Aliased", "Unknown"
 CATEGORIES = (INTERNAL, EXTERNAL, ALIASED, UNKNOWN)
 
+# Private-use ranges: an address in one that no configuration explains is Unknown. Anything else outside
+# the cluster is External (documentation ranges included, so that examples read naturally).
+_PRIVATE = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8",
+    "fc00::/7", "fe80::/10", "::1/128",
+)]
+
 # Cilium's reserved identities that name cluster infrastructure rather than the outside world.
 _INFRASTRUCTURE_IDENTITIES = {"host", "remote-node", "kube-apiserver", "health", "ingress"}
 
@@ -81,6 +88,6 @@ class IPClassifier:
             return IPInfo(ip, config.category, label=label, identity=identity, dns_names=names)
         if self.cluster_ranges.lookup(address) or ip in self.node_ips or identity in _INFRASTRUCTURE_IDENTITIES:
             return IPInfo(ip, INTERNAL, identity=identity, dns_names=names)
-        if address.is_global:
-            return IPInfo(ip, EXTERNAL, identity=identity, dns_names=names)
-        return IPInfo(ip, UNKNOWN, identity=identity, dns_names=names)
+        if any(address in net for net in _PRIVATE if net.version == address.version):
+            return IPInfo(ip, UNKNOWN, identity=identity, dns_names=names)
+        return IPInfo(ip, EXTERNAL, identity=identity, dns_names=names)

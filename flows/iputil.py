@@ -49,11 +49,6 @@ def parse_cidr_list(text: str) -> list[IPNetwork]:
     return nets
 
 
-def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return ip.is_global
-
-
 @dataclass
 class RangeTable(Generic[T]):
     """Longest-prefix match over a set of CIDRs, loaded once, queried in memory (never a query per IP)."""
