@@ -98,7 +98,11 @@ def _resolve_workload(prefix: str) -> str:
     )"""
 
 
+# The INSERT comes first (with the CTEs inside its SELECT) so that drivers report the row count.
 BUCKET_SQL = f"""
+INSERT INTO flows_communication
+  (cluster_id, bucket, src_workload_id, src_ip, dst_workload_id, dst_ip, port, protocol, denied, node_local,
+   connections, first_seen, last_seen)
 WITH ev AS (
   SELECT f.time, f.protocol, f.verdict, f.is_reply,
          f.src_ip, f.src_port, f.src_namespace, f.src_pod, f.src_workload_kind, f.src_workload_name,
@@ -170,9 +174,6 @@ conn AS (
   FROM resolved
   GROUP BY c_wl, c_unresolved, s_wl, s_unresolved, port, protocol, c_ip, c_port
 )
-INSERT INTO flows_communication
-  (cluster_id, bucket, src_workload_id, src_ip, dst_workload_id, dst_ip, port, protocol, denied, node_local,
-   connections, first_seen, last_seen)
 SELECT %(cluster)s, %(bucket)s, c_wl, c_unresolved, s_wl, s_unresolved, port, protocol,
        denied = 1, node_local = 1, COUNT(*), MIN(first_seen), MAX(last_seen)
 FROM conn
