@@ -1,0 +1,805 @@
+"""Typed reading of Kubernetes objects as the API and `kubectl get -o yaml|json` give them.
+
+Pure Python, no Django: the file importer and the live API sync both turn raw objects into the frozen
+records below, and ``store.apply_snapshot`` is the only code that writes them to the database.
+
+Everything is parsed before anything is written, so a bad item anywhere stops the whole import. Error
+messages say where the problem is in terms a user can act on: the file, the line where the item starts
+(YAML only), the 1-based document and item index, the object, and the field path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+import orjson
+import yaml
+
+# The kinds an inventory is made of; any other kind in a dump is counted and skipped.
+WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob")
+SUPPORTED_KINDS: tuple[str, ...] = ("Namespace", "Node", "Pod", "Service", *WORKLOAD_KINDS, "NetworkPolicy")
+
+# API groups each kind may come from. The kind name alone is not enough: Calico, for one, has its own
+# `NetworkPolicy` kind (projectcalico.org/v3) with a different schema. An object without apiVersion
+# (hand-written) is accepted.
+_API_GROUPS: dict[str, frozenset[str]] = {
+    "Namespace": frozenset({""}),
+    "Node": frozenset({""}),
+    "Pod": frozenset({""}),
+    "Service": frozenset({""}),
+    "Deployment": frozenset({"apps", "extensions"}),
+    "ReplicaSet": frozenset({"apps", "extensions"}),
+    "DaemonSet": frozenset({"apps", "extensions"}),
+    "StatefulSet": frozenset({"apps"}),
+    "Job": frozenset({"batch"}),
+    "CronJob": frozenset({"batch"}),
+    "NetworkPolicy": frozenset({"networking.k8s.io", "extensions"}),
+}
+
+# Labels that controllers stamp on the pods they make. They identify one revision or one run, so a
+# selector built from them would stop matching at the next rollout (design §4).
+CONTROLLER_LABELS: frozenset[str] = frozenset(
+    {
+        "pod-template-hash",
+        "controller-revision-hash",
+        "pod-template-generation",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+        "job-name",
+        "controller-uid",
+        "batch.kubernetes.io/job-name",
+        "batch.kubernetes.io/controller-uid",
+        "batch.kubernetes.io/job-completion-index",
+    }
+)
+
+_PROTOCOLS = frozenset({"TCP", "UDP", "SCTP"})
+_TERMINATED_PHASES = frozenset({"Succeeded", "Failed"})
+_NODE_ADDRESS_TYPES = ("InternalIP", "ExternalIP")
+# Fields of a stored NetworkPolicy manifest that change without the policy changing; keeping them would
+# make every re-import an update.
+_METADATA_NOISE = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+# --------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    """The controlling owner of an object (metadata.ownerReferences with controller: true)."""
+
+    kind: str
+    name: str
+    uid: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Object:
+    # The dict fields are never mutated after parsing; they stay dicts because they go to JSON columns.
+    name: str
+    uid: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamespaceObj(_Object):
+    kind: ClassVar[str] = "Namespace"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeObj(_Object):
+    kind: ClassVar[str] = "Node"
+    addresses: tuple[tuple[str, str], ...] = ()  # (type, address), InternalIP/ExternalIP only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkloadObj(_Object):
+    kind: str  # one of WORKLOAD_KINDS
+    namespace: str
+    selector: dict[str, Any] = field(default_factory=dict)  # a LabelSelector; {} when none is known
+    template_labels: dict[str, str] = field(default_factory=dict)
+    owner: OwnerRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePortObj:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+    target_port: int | None = None  # set when targetPort is a number (defaults to port)
+    target_port_name: str = ""  # set when targetPort names a container port
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceObj(_Object):
+    kind: ClassVar[str] = "Service"
+    namespace: str
+    service_type: str = "ClusterIP"
+    selector: dict[str, str] = field(default_factory=dict)
+    cluster_ips: tuple[str, ...] = ()
+    ports: tuple[ServicePortObj, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPortObj:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodObj(_Object):
+    kind: ClassVar[str] = "Pod"
+    namespace: str
+    owner: OwnerRef | None = None
+    node_name: str = ""
+    host_ips: tuple[str, ...] = ()  # status.hostIPs, else status.hostIP
+    pod_ips: tuple[str, ...] = ()  # status.podIPs, else status.podIP
+    host_network: bool = False
+    container_ports: tuple[ContainerPortObj, ...] = ()
+    phase: str = ""
+    start_time: datetime | None = None
+    finished_at: datetime | None = None  # latest container termination, for Succeeded/Failed pods
+
+    @property
+    def host_ip(self) -> str:
+        return self.host_ips[0] if self.host_ips else ""
+
+    @property
+    def terminated(self) -> bool:
+        """Succeeded/Failed pods still list their IP, but it has been released and may be reused."""
+        return self.phase in _TERMINATED_PHASES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkPolicyObj(_Object):
+    kind: ClassVar[str] = "NetworkPolicy"
+    namespace: str
+    spec: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+InventoryObj = NamespaceObj | NodeObj | WorkloadObj | ServiceObj | PodObj | NetworkPolicyObj
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one read of a cluster saw.
+
+    ``kinds`` are the kinds the snapshot lists completely: with a full import, rows of those kinds that
+    are not in it are soft-deleted. From a file it is the set of kinds that have at least one object
+    (a dump cannot say "there are no pods"); the live sync, which lists each kind, passes it explicitly.
+    """
+
+    objects: tuple[InventoryObj, ...]
+    kinds: frozenset[str]
+    ignored: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, objects: Iterable[InventoryObj], *, kinds: Iterable[str] | None = None,
+        ignored: Mapping[str, int] | None = None,
+    ) -> Snapshot:
+        objs = tuple(objects)
+        return cls(
+            objects=objs,
+            kinds=frozenset(kinds) if kinds is not None else frozenset(o.kind for o in objs),
+            ignored=dict(ignored or {}),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+class FieldError(ValueError):
+    """A problem with one field of one object; the reader adds where the object is."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+class InventoryError(ValueError):
+    """Input that cannot be imported. ``problems`` has one line per bad item (all of them are reported)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        shown = self.problems[:_MAX_PROBLEMS]
+        more = len(self.problems) - len(shown)
+        super().__init__("\n".join(shown) + (f"\n... and {more} more problems" if more else ""))
+
+
+_MAX_PROBLEMS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    source: str
+    document: int  # 1-based
+    item: int | None = None  # 1-based index in a List's items (or a JSON array), None for a lone object
+    line: int | None = None  # where the item starts; known for YAML only
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        text = f"{where}: document {self.document}"
+        return f"{text}, item {self.item}" if self.item is not None else text
+
+
+# ---------------------------------------------------------------------------------------- field readers
+
+
+def _type_name(value: object) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _mapping(value: object, path: str, *, required: bool = False) -> dict[str, Any]:
+    if value is None:
+        if required:
+            raise FieldError(path, "missing")
+        return {}
+    if not isinstance(value, dict):
+        raise FieldError(path, f"expected a mapping, got {_type_name(value)}")
+    return value
+
+
+def _list(value: object, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FieldError(path, f"expected a list, got {_type_name(value)}")
+    return value
+
+
+def _str(value: object, path: str, *, required: bool = False) -> str:
+    if value is None or value == "":
+        if required:
+            raise FieldError(path, "missing")
+        return ""
+    if not isinstance(value, str):
+        raise FieldError(path, f"expected a string, got {_type_name(value)} {value!r}")
+    return value
+
+
+def _bool(value: object, path: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise FieldError(path, f"expected true or false, got {value!r}")
+    return value
+
+
+def _port(value: object, path: str) -> int:
+    if value is None:
+        raise FieldError(path, "missing")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(path, f"expected a port number, got {_type_name(value)} {value!r}")
+    if not 1 <= value <= 65535:
+        raise FieldError(path, f"port {value} out of range 1-65535")
+    return value
+
+
+def _protocol(value: object, path: str) -> str:
+    text = _str(value, path) or "TCP"
+    if text not in _PROTOCOLS:
+        raise FieldError(path, f"expected TCP, UDP or SCTP, got {text!r}")
+    return text
+
+
+def _ip(value: object, path: str) -> str:
+    text = _str(value, path, required=True)
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise FieldError(path, f"not an IP address: {text!r}") from None
+
+
+def _time(value: object, path: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    # YAML turns an unquoted timestamp into a datetime itself; kubectl quotes them, hand-written files may not.
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise FieldError(path, f"not an RFC 3339 time: {value!r}") from None
+    else:
+        raise FieldError(path, f"expected a time, got {_type_name(value)} {value!r}")
+    # Kubernetes times are UTC; a time without offset can only mean UTC.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _labels(value: object, path: str) -> dict[str, str]:
+    labels = _mapping(value, path)
+    for key, val in labels.items():
+        if not isinstance(val, str):
+            # The API only stores strings; YAML reads an unquoted `1.0` or `true` as something else.
+            raise FieldError(f"{path}.{key}", f"expected a string, got {_type_name(val)} {val!r} (quote it)")
+    return {str(key): val for key, val in labels.items()}
+
+
+def _selector(value: object, path: str) -> dict[str, Any]:
+    selector = _mapping(value, path)
+    result: dict[str, Any] = {}
+    if "matchLabels" in selector and selector["matchLabels"] is not None:
+        result["matchLabels"] = _labels(selector["matchLabels"], f"{path}.matchLabels")
+    if selector.get("matchExpressions"):
+        expressions = []
+        for i, expr in enumerate(_list(selector["matchExpressions"], f"{path}.matchExpressions")):
+            epath = f"{path}.matchExpressions[{i}]"
+            expr = _mapping(expr, epath, required=True)
+            values = [_str(v, f"{epath}.values[{j}]") for j, v in enumerate(_list(expr.get("values"), epath))]
+            item: dict[str, Any] = {
+                "key": _str(expr.get("key"), f"{epath}.key", required=True),
+                "operator": _str(expr.get("operator"), f"{epath}.operator", required=True),
+            }
+            if values:
+                item["values"] = values
+            expressions.append(item)
+        result["matchExpressions"] = expressions
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-storable copy: string keys, times as RFC 3339 text (so that re-reads compare equal)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _owner(metadata: dict[str, Any]) -> OwnerRef | None:
+    refs = _list(metadata.get("ownerReferences"), "metadata.ownerReferences")
+    parsed: list[tuple[bool, OwnerRef]] = []
+    for i, ref in enumerate(refs):
+        path = f"metadata.ownerReferences[{i}]"
+        ref = _mapping(ref, path, required=True)
+        parsed.append(
+            (
+                _bool(ref.get("controller"), f"{path}.controller"),
+                OwnerRef(
+                    kind=_str(ref.get("kind"), f"{path}.kind", required=True),
+                    name=_str(ref.get("name"), f"{path}.name", required=True),
+                    uid=_str(ref.get("uid"), f"{path}.uid"),
+                ),
+            )
+        )
+    for controller, ref in parsed:
+        if controller:
+            return ref
+    # Hand-written dumps often leave out `controller: true`; a reference to a workload kind is then the
+    # only sensible owner. (kubectl output always has the flag, so this changes nothing for real dumps.)
+    for _, ref in parsed:
+        if ref.kind in WORKLOAD_KINDS:
+            return ref
+    return None
+
+
+def _addresses(values: object, single: object, path: str, single_path: str) -> tuple[str, ...]:
+    """status.podIPs/hostIPs ([{ip: ...}]) when present, else the single status.podIP/hostIP."""
+    items = _list(values, path)
+    if items:
+        ips: list[str] = []
+        for i, item in enumerate(items):
+            ip = _ip(_mapping(item, f"{path}[{i}]", required=True).get("ip"), f"{path}[{i}].ip")
+            if ip not in ips:
+                ips.append(ip)
+        return tuple(ips)
+    if single in (None, ""):
+        return ()
+    return (_ip(single, single_path),)
+
+
+# ---------------------------------------------------------------------------------------- object parsers
+
+
+def _common(obj: dict[str, Any], *, namespaced: bool) -> dict[str, Any]:
+    metadata = _mapping(obj.get("metadata"), "metadata", required=True)
+    fields: dict[str, Any] = {
+        "name": _str(metadata.get("name"), "metadata.name", required=True),
+        "uid": _str(metadata.get("uid"), "metadata.uid"),
+        "labels": _labels(metadata.get("labels"), "metadata.labels"),
+        "created_at": _time(metadata.get("creationTimestamp"), "metadata.creationTimestamp"),
+    }
+    if namespaced:
+        fields["namespace"] = _str(metadata.get("namespace"), "metadata.namespace", required=True)
+    return fields
+
+
+def _parse_namespace(obj: dict[str, Any]) -> NamespaceObj:
+    return NamespaceObj(**_common(obj, namespaced=False))
+
+
+def _parse_node(obj: dict[str, Any]) -> NodeObj:
+    status = _mapping(obj.get("status"), "status")
+    addresses: list[tuple[str, str]] = []
+    for i, item in enumerate(_list(status.get("addresses"), "status.addresses")):
+        path = f"status.addresses[{i}]"
+        item = _mapping(item, path, required=True)
+        kind = _str(item.get("type"), f"{path}.type", required=True)
+        if kind in _NODE_ADDRESS_TYPES:
+            pair = (kind, _ip(item.get("address"), f"{path}.address"))
+            if pair not in addresses:
+                addresses.append(pair)
+    return NodeObj(**_common(obj, namespaced=False), addresses=tuple(addresses))
+
+
+def _parse_workload(obj: dict[str, Any], kind: str) -> WorkloadObj:
+    fields = _common(obj, namespaced=True)
+    metadata = obj["metadata"]
+    spec = _mapping(obj.get("spec"), "spec")
+    if kind == "CronJob":
+        job_spec = _mapping(_mapping(spec.get("jobTemplate"), "spec.jobTemplate").get("spec"),
+                            "spec.jobTemplate.spec")
+        tpath = "spec.jobTemplate.spec.template"
+        template = _mapping(job_spec.get("template"), tpath)
+        template_labels = _labels(_mapping(template.get("metadata"), f"{tpath}.metadata").get("labels"),
+                                  f"{tpath}.metadata.labels")
+        # A CronJob has no selector of its own; its pods are recognised by their template labels.
+        # An empty result stays {} (not {"matchLabels": {}}, which would select every pod).
+        match = {k: v for k, v in template_labels.items() if k not in CONTROLLER_LABELS}
+        selector: dict[str, Any] = {"matchLabels": match} if match else {}
+    else:
+        selector = _selector(spec.get("selector"), "spec.selector")
+        template = _mapping(spec.get("template"), "spec.template")
+        template_labels = _labels(_mapping(template.get("metadata"), "spec.template.metadata").get("labels"),
+                                  "spec.template.metadata.labels")
+    return WorkloadObj(
+        **fields, kind=kind, selector=selector, template_labels=template_labels, owner=_owner(metadata)
+    )
+
+
+def _parse_service(obj: dict[str, Any]) -> ServiceObj:
+    fields = _common(obj, namespaced=True)
+    spec = _mapping(obj.get("spec"), "spec")
+    ips = [ip for ip in _list(spec.get("clusterIPs"), "spec.clusterIPs")]
+    paths = [f"spec.clusterIPs[{i}]" for i in range(len(ips))]
+    if not ips and spec.get("clusterIP") not in (None, ""):
+        ips, paths = [spec["clusterIP"]], ["spec.clusterIP"]
+    cluster_ips: list[str] = []
+    for ip, path in zip(ips, paths, strict=True):
+        if ip == "None":  # a headless service has no virtual IP
+            continue
+        canonical = _ip(ip, path)
+        if canonical not in cluster_ips:
+            cluster_ips.append(canonical)
+    ports: list[ServicePortObj] = []
+    for i, item in enumerate(_list(spec.get("ports"), "spec.ports")):
+        path = f"spec.ports[{i}]"
+        item = _mapping(item, path, required=True)
+        port = _port(item.get("port"), f"{path}.port")
+        target = item.get("targetPort")
+        target_port: int | None = port  # the API defaults targetPort to port
+        target_name = ""
+        if isinstance(target, str) and target.isdigit():
+            target = int(target)
+        if isinstance(target, str) and target:
+            target_port, target_name = None, target
+        elif target is not None and target != "":
+            target_port = _port(target, f"{path}.targetPort")
+        ports.append(
+            ServicePortObj(
+                port=port, protocol=_protocol(item.get("protocol"), f"{path}.protocol"),
+                name=_str(item.get("name"), f"{path}.name"), target_port=target_port, target_port_name=target_name,
+            )
+        )
+    return ServiceObj(
+        **fields, service_type=_str(spec.get("type"), "spec.type") or "ClusterIP",
+        selector=_labels(spec.get("selector"), "spec.selector"), cluster_ips=tuple(cluster_ips), ports=tuple(ports),
+    )
+
+
+def _container_ports(spec: dict[str, Any]) -> tuple[ContainerPortObj, ...]:
+    ports: dict[tuple[int, str], ContainerPortObj] = {}
+    for list_name in ("containers", "initContainers"):
+        for i, container in enumerate(_list(spec.get(list_name), f"spec.{list_name}")):
+            cpath = f"spec.{list_name}[{i}]"
+            container = _mapping(container, cpath, required=True)
+            # Only init containers that keep running (native sidecars) can listen for connections.
+            if list_name == "initContainers" and container.get("restartPolicy") != "Always":
+                continue
+            for j, item in enumerate(_list(container.get("ports"), f"{cpath}.ports")):
+                ppath = f"{cpath}.ports[{j}]"
+                item = _mapping(item, ppath, required=True)
+                port = ContainerPortObj(
+                    port=_port(item.get("containerPort"), f"{ppath}.containerPort"),
+                    protocol=_protocol(item.get("protocol"), f"{ppath}.protocol"),
+                    name=_str(item.get("name"), f"{ppath}.name"),
+                )
+                # The same port declared twice (two containers) is one listening port: keep the first.
+                ports.setdefault((port.port, port.protocol), port)
+    return tuple(ports.values())
+
+
+def _finished_at(status: dict[str, Any]) -> datetime | None:
+    latest: datetime | None = None
+    for list_name in ("containerStatuses", "initContainerStatuses"):
+        for i, item in enumerate(_list(status.get(list_name), f"status.{list_name}")):
+            path = f"status.{list_name}[{i}]"
+            state = _mapping(_mapping(item, path, required=True).get("state"), f"{path}.state")
+            terminated = _mapping(state.get("terminated"), f"{path}.state.terminated")
+            finished = _time(terminated.get("finishedAt"), f"{path}.state.terminated.finishedAt")
+            if finished is not None and (latest is None or finished > latest):
+                latest = finished
+    return latest
+
+
+def _parse_pod(obj: dict[str, Any]) -> PodObj:
+    fields = _common(obj, namespaced=True)
+    spec = _mapping(obj.get("spec"), "spec")
+    status = _mapping(obj.get("status"), "status")
+    return PodObj(
+        **fields,
+        owner=_owner(obj["metadata"]),
+        node_name=_str(spec.get("nodeName"), "spec.nodeName"),
+        host_ips=_addresses(status.get("hostIPs"), status.get("hostIP"), "status.hostIPs", "status.hostIP"),
+        pod_ips=_addresses(status.get("podIPs"), status.get("podIP"), "status.podIPs", "status.podIP"),
+        host_network=_bool(spec.get("hostNetwork"), "spec.hostNetwork"),
+        container_ports=_container_ports(spec),
+        phase=_str(status.get("phase"), "status.phase"),
+        start_time=_time(status.get("startTime"), "status.startTime"),
+        finished_at=_finished_at(status),
+    )
+
+
+def _parse_network_policy(obj: dict[str, Any]) -> NetworkPolicyObj:
+    fields = _common(obj, namespaced=True)
+    spec = _mapping(obj.get("spec"), "spec", required=True)
+    _mapping(spec.get("podSelector"), "spec.podSelector", required=True)
+    manifest = _plain({k: v for k, v in obj.items() if k != "status"})
+    manifest.setdefault("apiVersion", "networking.k8s.io/v1")
+    manifest.setdefault("kind", "NetworkPolicy")
+    metadata = manifest["metadata"]
+    for key in _METADATA_NOISE:
+        metadata.pop(key, None)
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(_LAST_APPLIED, None)
+        if not annotations:
+            del metadata["annotations"]
+    return NetworkPolicyObj(**fields, spec=_plain(spec), manifest=manifest)
+
+
+def parse_object(obj: object, *, kind: str | None = None) -> InventoryObj | None:
+    """One Kubernetes object (a dict in API shape) as a record; None for a kind we do not keep.
+
+    ``kind`` is for callers whose objects lack it (items of a typed list such as `PodList`, or the
+    `kubernetes` client's serialised models). Raises FieldError naming the bad field.
+    """
+    data = _mapping(obj, "", required=True)
+    kind = kind or _str(data.get("kind"), "kind", required=True)
+    if kind not in _API_GROUPS:
+        return None
+    api_version = data.get("apiVersion")
+    if isinstance(api_version, str) and api_version:
+        group = api_version.rpartition("/")[0]
+        if group not in _API_GROUPS[kind]:
+            return None
+    if kind == "Namespace":
+        return _parse_namespace(data)
+    if kind == "Node":
+        return _parse_node(data)
+    if kind == "Pod":
+        return _parse_pod(data)
+    if kind == "Service":
+        return _parse_service(data)
+    if kind == "NetworkPolicy":
+        return _parse_network_policy(data)
+    return _parse_workload(data, kind)
+
+
+def _describe(obj: object, kind: str | None) -> str:
+    """'Pod shop/cart-1' for an error message, from whatever the (maybe broken) object has."""
+    if not isinstance(obj, dict):
+        return ""
+    kind = kind or (obj.get("kind") if isinstance(obj.get("kind"), str) else "") or "object"
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = metadata.get("name") if isinstance(metadata.get("name"), str) else ""
+    namespace = metadata.get("namespace") if isinstance(metadata.get("namespace"), str) else ""
+    if name:
+        return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+    return f"{kind} in namespace {namespace}" if namespace else kind
+
+
+def _ignored_key(obj: object, kind: str | None) -> str:
+    data = obj if isinstance(obj, dict) else {}
+    kind = kind or str(data.get("kind"))
+    api_version = data.get("apiVersion")
+    if kind in _API_GROUPS and isinstance(api_version, str):
+        return f"{kind} ({api_version})"  # a kind we know from another API group
+    return kind
+
+
+# --------------------------------------------------------------------------------------------- documents
+
+
+@dataclass(slots=True)
+class _Document:
+    index: int
+    data: Any
+    item_lines: list[int] | None = None  # YAML: line where each item of `items` (or the sequence) starts
+    line: int | None = None
+
+
+def _yaml_loader() -> type:
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_documents(text: str, source: str) -> Iterator[_Document]:
+    # Compose each document first, so that the line of every item is known, then construct it.
+    loader = _yaml_loader()(text)
+    index = 0
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            index += 1
+            lines: list[int] | None = None
+            items_node: yaml.Node | None = None
+            if isinstance(node, yaml.SequenceNode):
+                items_node = node
+            elif isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode) and key.value == "items":
+                        items_node = value
+            if isinstance(items_node, yaml.SequenceNode):
+                lines = [child.start_mark.line + 1 for child in items_node.value]
+            yield _Document(index, loader.construct_document(node), lines, node.start_mark.line + 1)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InventoryError([f"{where}: document {index + 1}: not valid YAML: {problem}"]) from None
+    finally:
+        loader.dispose()
+
+
+def _json_documents(raw: bytes, text: str, source: str) -> Iterator[_Document]:
+    try:
+        yield _Document(1, orjson.loads(raw))
+        return
+    except orjson.JSONDecodeError:
+        pass
+    # Not one JSON value: maybe several concatenated (`kubectl get a -o json; kubectl get b -o json`).
+    decoder = json.JSONDecoder()
+    pos, index = 0, 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return
+        index += 1
+        try:
+            data, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise InventoryError(
+                [f"{source}:{exc.lineno}: document {index}: not valid JSON: {exc.msg} (column {exc.colno})"]
+            ) from None
+        yield _Document(index, data)
+
+
+def _documents(raw: bytes, source: str) -> Iterator[_Document]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InventoryError([f"{source}: not UTF-8 text (byte {exc.start})"]) from None
+    # JSON is YAML too, but orjson reads it many times faster than PyYAML.
+    if text.lstrip()[:1] in ("{", "["):
+        return _json_documents(raw, text, source)
+    return _yaml_documents(text, source)
+
+
+def parse_bytes(raw: bytes, source: str) -> tuple[list[InventoryObj], Counter[str]]:
+    """Every supported object in one file's content, and a count of the skipped kinds.
+
+    Raises InventoryError listing every bad item, each with its location, so that nothing is written.
+    """
+    objects: list[InventoryObj] = []
+    ignored: Counter[str] = Counter()
+    problems: list[str] = []
+    for doc in _documents(raw, source):
+        data = doc.data
+        if data is None:  # an empty document, e.g. after a trailing '---'
+            continue
+        item_kind: str | None = None
+        if isinstance(data, list):
+            items: list[Any] | None = data
+        elif isinstance(data, dict):
+            kind = data.get("kind")
+            if isinstance(kind, str) and kind.endswith("List") and "items" in data:
+                items_value = data.get("items")
+                if items_value is not None and not isinstance(items_value, list):
+                    problems.append(f"{Location(source, doc.index, line=doc.line)}: items: expected a list")
+                    continue
+                items = items_value or []
+                # A typed list straight from the API (`PodList`) leaves `kind` out of its items.
+                item_kind = kind[: -len("List")] or None
+            else:
+                items = None
+        else:
+            problems.append(
+                f"{Location(source, doc.index, line=doc.line)}: expected a Kubernetes object or a List, "
+                f"got {_type_name(data)}"
+            )
+            continue
+        entries = [(None, data, doc.line)] if items is None else [
+            (i + 1, item, doc.item_lines[i] if doc.item_lines and i < len(doc.item_lines) else None)
+            for i, item in enumerate(items)
+        ]
+        for item_index, item, line in entries:
+            # An explicit kind on the item wins over the one the list's type implies.
+            kind_hint = None if isinstance(item, dict) and item.get("kind") else item_kind
+            try:
+                if isinstance(item, dict) and item.get("kind") == "List":
+                    raise FieldError("kind", "a List inside a List is not supported")
+                parsed = parse_object(item, kind=kind_hint)
+            except FieldError as exc:
+                described = _describe(item, kind_hint)
+                label = f" ({described})" if described else ""
+                problems.append(f"{Location(source, doc.index, item_index, line)}{label}: {exc}")
+                continue
+            if parsed is None:
+                ignored[_ignored_key(item, kind_hint)] += 1
+            else:
+                objects.append(parsed)
+    if problems:
+        raise InventoryError(problems)
+    return objects, ignored
+
+
+def read_sources(paths: Sequence[str | Path], *, stdin: IO[bytes] | IO[str] | None = None) -> Snapshot:
+    """Read and parse every file ('-' is standard input) before returning; InventoryError on any problem.
+
+    All problems of all files are collected, so one run shows everything to fix.
+    """
+    objects: list[InventoryObj] = []
+    ignored: Counter[str] = Counter()
+    problems: list[str] = []
+    for path in paths:
+        source = "<stdin>" if str(path) == "-" else str(path)
+        try:
+            if str(path) == "-":
+                stream = stdin if stdin is not None else sys.stdin.buffer
+                content = stream.read()
+                raw = content.encode() if isinstance(content, str) else content
+            else:
+                raw = Path(path).read_bytes()
+        except OSError as exc:
+            problems.append(f"{source}: cannot read: {exc.strerror or exc}")
+            continue
+        if raw[:2] == b"\x1f\x8b":  # gzip magic: a compressed dump (`kubectl get ... | gzip`)
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError) as exc:
+                problems.append(f"{source}: cannot decompress: {exc}")
+                continue
+        try:
+            found, skipped = parse_bytes(raw, source)
+        except InventoryError as exc:
+            problems.extend(exc.problems)
+            continue
+        objects.extend(found)
+        ignored.update(skipped)
+    if problems:
+        raise InventoryError(problems)
+    return Snapshot.of(objects, ignored=ignored)
