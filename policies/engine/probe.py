@@ -64,7 +64,7 @@ def _mapping(item: Any, path: str, fields: set[str]) -> Mapping[str, Any]:
         _fail(path, f"expected a mapping, got {type(item).__name__}")
     unknown = sorted(str(k) for k in set(item) - fields)
     if unknown:
-        _fail(f"{path}.{unknown[0]}", "unknown field")
+        _fail(f"{path}.{unknown[0]}" if path else unknown[0], "unknown field")
     return item
 
 
