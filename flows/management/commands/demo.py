@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
@@ -51,7 +52,8 @@ class Command(BaseCommand):
         result = aggregate_cluster(cluster)
         self.stdout.write(
             f"cluster {name} ({'new' if created else 'already there'}): inventory "
-            f"{'changed' if stats.changed else 'unchanged'}; {stored} flows stored, {duplicates} already there; {result}"
+            f"{'changed' if stats.changed else 'unchanged'}; {stored} flows stored, {duplicates} already there; "
+            f"{result}"
         )
 
     def _users(self) -> None:
