@@ -649,10 +649,11 @@ class _Applier:
 
         opening: list[PodAddress] = []
         for ip, (pod_id, start) in winner.items():
-            own = [a for a in by_pod.get(pod_id, ()) if a.ip == ip]
-            if any(a.valid_to is None for a in own):
+            own = by_pod.get(pod_id, [])
+            if any(a.ip == ip and a.valid_to is None for a in own):
                 continue
-            # Never overlap this pod's own earlier interval of the same IP.
+            # A pod seen before with another IP (or the same one, before a gap) got this one after its
+            # earlier intervals ended (they include those closed above, at the observation time).
             valid_from = max([start, *(a.valid_to for a in own if a.valid_to is not None)])
             opening.append(PodAddress(cluster=self.cluster, pod_id=pod_id, ip=ip, valid_from=valid_from))
             changed.add(key_of[pod_id])
