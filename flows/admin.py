@@ -38,11 +38,16 @@ class ServicePortInline(admin.TabularInline):
     extra = 0
 
 
+class ServiceAddressInline(admin.TabularInline):
+    model = models.ServiceAddress
+    extra = 0
+
+
 @admin.register(models.Service)
 class ServiceAdmin(InventoryAdmin):
     list_display = ["name", "namespace", "service_type", "cluster_ips", "cluster", "deleted_at"]
     raw_id_fields = ["namespace"]
-    inlines = [ServicePortInline]
+    inlines = [ServicePortInline, ServiceAddressInline]
 
 
 class ContainerPortInline(admin.TabularInline):
@@ -106,3 +111,32 @@ class CIDRConfigAdmin(admin.ModelAdmin):
     list_display = ["cidr", "category", "label", "cluster"]
     list_filter = ["cluster", "category"]
     search_fields = ["cidr", "label"]
+
+
+class DerivedAdmin(admin.ModelAdmin):
+    """Rows that aggregation derives: visible for troubleshooting, never edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.ObservedIP)
+class ObservedIPAdmin(DerivedAdmin):
+    list_display = ["ip", "identity", "dns_names", "cluster"]
+    list_filter = ["cluster", "identity"]
+    search_fields = ["ip"]
+
+
+@admin.register(models.ServiceBackend)
+class ServiceBackendAdmin(DerivedAdmin):
+    list_display = ["ip", "port", "protocol", "workload", "target_port", "cluster"]
+    list_filter = ["cluster"]
+    search_fields = ["ip"]
+
+
+@admin.register(models.AggregationState)
+class AggregationStateAdmin(DerivedAdmin):
+    list_display = ["cluster", "last_raw_flow_id", "last_run"]

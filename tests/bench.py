@@ -1,0 +1,127 @@
+"""`make bench`: throughput figures, printed, never asserted.
+
+Runs the pipeline benchmark once per database in a child process (settings are read at start-up), and
+the pure engine benchmark in this process. PostgreSQL is left out, with a note, when it is not running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+def _hubble_line(record) -> bytes:
+    """A FlowRecord as `hubble observe -o jsonpb` prints it (the fields our parser reads)."""
+    def endpoint(e):
+        out = {"namespace": e.namespace, "pod_name": e.pod, "labels": [f"reserved:{e.reserved}"] if e.reserved else []}
+        if e.workload_name:
+            out["workloads"] = [{"name": e.workload_name, "kind": e.workload_kind}]
+        return out
+    proto = record.protocol
+    l4 = {"source_port": record.source.port, "destination_port": record.destination.port}
+    if record.tcp_flags:
+        l4["flags"] = {flag: True for flag in record.tcp_flags}
+    flow = {
+        "time": record.time.isoformat().replace("+00:00", "Z"), "uuid": record.event_id, "verdict": record.verdict,
+        "IP": {"source": record.source.ip, "destination": record.destination.ip, "ipVersion": "IPv4"},
+        "l4": {proto: l4}, "source": endpoint(record.source), "destination": endpoint(record.destination),
+        "Type": "L3_L4", "node_name": record.node_name, "traffic_direction": record.traffic_direction,
+        "is_reply": record.is_reply, "destination_names": list(record.destination_names),
+    }
+    return orjson.dumps({"flow": flow, "node_name": record.node_name, "time": flow["time"]})
+
+
+def pipeline(days: int, copies: int) -> None:
+    """Inside a child process whose DATABASE_URL is set: parse, store and aggregate demo traffic."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netsec.settings")
+    os.environ.setdefault("NETSEC_ALLOW_INSECURE_KEY", "1")
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from flows import demo
+    from flows.aggregate import aggregate_cluster
+    from flows.ingest.store import ingest_lines
+    from flows.inventory.parse import Snapshot, parse_object
+    from flows.inventory.store import apply_snapshot
+    from flows.models import Cluster, Communication
+
+    call_command("flush", interactive=False, verbosity=0)
+    anchor = datetime(2026, 11, 1, tzinfo=UTC)
+    cluster = Cluster.objects.create(name="bench", pod_cidrs=demo.POD_CIDR, service_cidrs=demo.SERVICE_CIDR)
+    items, pods = demo.build("bench", anchor)
+    apply_snapshot(cluster, Snapshot.of(o for o in map(parse_object, items) if o), observed_at=anchor, full=True)
+    lines: list[bytes] = []
+    for copy in range(copies):
+        lines.extend(_hubble_line(r) for r in demo.flows(f"bench{copy}", anchor, pods, days=days))
+    n = len(lines)
+    started = time.perf_counter()
+    summary = ingest_lines(cluster, lines, "hubble")
+    ingest_s = time.perf_counter() - started
+    started = time.perf_counter()
+    result = aggregate_cluster(cluster)
+    aggregate_s = time.perf_counter() - started
+    started = time.perf_counter()
+    aggregate_cluster(cluster)
+    noop_s = time.perf_counter() - started
+    print(f"  {connection.vendor:10}  {n:>9,} hubble lines  parse+store {n / ingest_s:>9,.0f} lines/s "
+          f"({ingest_s:.1f} s, {summary.stored:,} stored)  aggregate {n / aggregate_s:>9,.0f} flows/s "
+          f"({aggregate_s:.1f} s, {len(result.buckets)} buckets, {Communication.objects.count():,} rows)  "
+          f"idle re-run {noop_s * 1000:.0f} ms")
+
+
+def _postgres_database() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'netsec_bench'").fetchone()
+            if not exists:
+                conn.execute("CREATE DATABASE netsec_bench")
+        return "postgres://postgres@127.0.0.1:5432/netsec_bench"
+    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+        print(f"  postgresql  left out: {exc}".splitlines()[0])
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pipeline", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--copies", type=int, default=3, help="copies of the demo week (about 80k lines each)")
+    args = parser.parse_args()
+    if args.pipeline:
+        pipeline(args.days, args.copies)
+        return
+    print("pipeline: demo traffic as Hubble jsonpb → raw flows → communications")
+    targets = [f"sqlite:///{REPO / '.bench.sqlite3'}"]
+    pg = _postgres_database()
+    if pg:
+        targets.append(pg)
+    for url in targets:
+        env = {**os.environ, "DATABASE_URL": url, "NETSEC_ALLOW_INSECURE_KEY": "1"}
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
+        subprocess.run([sys.executable, "-m", "tests.bench", "--pipeline", "--days", str(args.days),
+                        "--copies", str(args.copies)], cwd=REPO, env=env, check=True)
+    try:
+        from policies.engine import bench as engine_bench
+    except ImportError:
+        return
+    print("engine:")
+    engine_bench.run()
+
+
+if __name__ == "__main__":
+    main()
