@@ -473,7 +473,7 @@ def _parse_workload(obj: dict[str, Any], kind: str) -> WorkloadObj:
 def _parse_service(obj: dict[str, Any]) -> ServiceObj:
     fields = _common(obj, namespaced=True)
     spec = _mapping(obj.get("spec"), "spec")
-    ips = [ip for ip in _list(spec.get("clusterIPs"), "spec.clusterIPs")]
+    ips = list(_list(spec.get("clusterIPs"), "spec.clusterIPs"))
     paths = [f"spec.clusterIPs[{i}]" for i in range(len(ips))]
     if not ips and spec.get("clusterIP") not in (None, ""):
         ips, paths = [spec["clusterIP"]], ["spec.clusterIP"]

@@ -89,6 +89,14 @@ status: {podIP: 10.0.0.9, hostIP: 172.18.0.3, startTime: 2026-11-01T10:00:05Z, p
     assert p.start_time == datetime(2026, 11, 1, 10, 0, 5, tzinfo=UTC)
 
 
+def test_owner_without_controller_flag_is_taken_when_it_is_a_workload() -> None:
+    item = b.pod("shop", "p", "10.0.0.1", owner=("ReplicaSet", "rs", "u"))
+    del item["metadata"]["ownerReferences"][0]["controller"]
+    item["metadata"]["ownerReferences"].insert(0, {"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "x"})
+    p = parse_object(item)
+    assert p.owner is not None and p.owner.kind == "ReplicaSet"  # type: ignore[union-attr]
+
+
 def test_workload_records() -> None:
     objects = _by_name(parse_bytes(b.to_yaml(b.shop()).encode(), "d")[0])
     rs = objects[("ReplicaSet", "web-5d9f8")]

@@ -325,6 +325,34 @@ def test_a_pod_whose_ip_changed(cluster) -> None:
     assert addresses("p") == [("10.244.1.80", T0 - timedelta(hours=1), T2), ("10.244.1.81", T2, None)]
 
 
+def test_two_running_pods_listing_one_ip_the_later_one_holds_it(cluster) -> None:
+    early = b.pod("shop", "early", "10.244.1.85", start=T0 - timedelta(hours=5))
+    late = b.pod("shop", "late", "10.244.1.85", start=T0 - timedelta(hours=2))
+    apply(cluster, [b.namespace("shop"), early, late])
+    assert addresses("early") == []
+    assert addresses("late") == [("10.244.1.85", T0 - timedelta(hours=2), None)]
+    before = all_rows()
+    apply(cluster, [b.namespace("shop"), late, early], T1)
+    assert all_rows() == before
+
+
+def test_dual_stack_pod_has_both_addresses(cluster) -> None:
+    item = b.pod("shop", "p", "10.244.1.86")
+    item["status"]["podIPs"].append({"ip": "fd00:10:244::56"})
+    apply(cluster, [item])
+    assert {ip for ip, _, to in addresses("p") if to is None} == {"10.244.1.86", "fd00:10:244::56"}
+
+
+def test_node_addresses_from_pods_then_from_the_node_object(cluster) -> None:
+    apply(cluster, [b.pod("shop", "p", "10.244.1.87", node_name="n1", host_ip="172.18.0.7")])
+    apply(cluster, [b.pod("shop", "q", "10.244.1.88", node_name="n1", host_ip="172.18.0.8")], T1, full=False)
+    assert Node.objects.get(name="n1").addresses == ["172.18.0.7", "172.18.0.8"]  # nothing says one is gone
+    apply(cluster, [b.node("n1", "172.18.0.8"), b.pod("shop", "q", "10.244.1.88", node_name="n1",
+                                                      host_ip="172.18.0.8")], T2)
+    node = Node.objects.get(name="n1")
+    assert node.addresses == ["172.18.0.8"] and node.labels == {"kubernetes.io/hostname": "n1"}
+
+
 def test_start_time_falls_back_to_creation_then_observation(cluster) -> None:
     no_start = b.pod("shop", "a", "10.244.1.90", start=None)
     bare = b.pod("shop", "b", "10.244.1.91", start=None)
