@@ -88,6 +88,8 @@ class Evaluator:
         for policy in self.policies:
             self._by_namespace[policy.namespace].append(self._compile(policy))
         self._selecting: dict[tuple[tuple[str, str], Direction], tuple[_CompiledPolicy, ...]] = {}
+        # Parsing address text dominates a probe otherwise; pods and peers repeat, so parse each once.
+        self._addresses: dict[str, IPAddress] = {}
 
     # --- cluster state ------------------------------------------------------------------------------
 
@@ -154,14 +156,35 @@ class Evaluator:
 
     # --- evaluation ---------------------------------------------------------------------------------
 
+    def _address(self, text: str) -> IPAddress:
+        address = self._addresses.get(text)
+        if address is None:
+            address = self._addresses[text] = ipaddress.ip_address(text)
+        return address
+
+    def _pod_address(self, pod: Pod, other: Endpoint) -> IPAddress | None:
+        """The address a pod uses: of the other side's family when known (dual-stack), else its first."""
+        if not pod.ips:
+            return None
+        first = self._address(pod.ips[0])
+        if len(pod.ips) == 1:
+            return first
+        other_ip = other.ip if other.ip is not None else (other.pod.ips[0] if other.pod and other.pod.ips else None)
+        if other_ip is not None:
+            wanted = self._address(other_ip).version
+            for ip in pod.ips:
+                if self._address(ip).version == wanted:
+                    return self._address(ip)
+        return first
+
     def _resolve(self, endpoint: Endpoint, other: Endpoint) -> _Resolved:
         if endpoint.pod is not None:
             pod = endpoint.pod
             if endpoint.ip is not None:
-                return _Resolved(pod, ipaddress.ip_address(endpoint.ip))
-            return _Resolved(pod, _pod_address(pod, other))
+                return _Resolved(pod, self._address(endpoint.ip))
+            return _Resolved(pod, self._pod_address(pod, other))
         assert endpoint.ip is not None
-        address = ipaddress.ip_address(endpoint.ip)
+        address = self._address(endpoint.ip)
         # An IP that belongs to a known pod is that pod; any other IP has no policies.
         return _Resolved(self._pods_by_ip.get(address), address)
 
@@ -236,23 +259,6 @@ class Evaluator:
                 return False
         # namespaceSelector alone: every pod of the matching namespaces; both fields: AND.
         return peer.pod_sid < 0 or self._selectors.matches(peer.pod_sid, pod.label_set)
-
-
-def _pod_address(pod: Pod, other: Endpoint) -> IPAddress | None:
-    """The address a pod uses: of the other side's family when that is known (dual-stack), else its first."""
-    if not pod.ips:
-        return None
-    addresses = [ipaddress.ip_address(ip) for ip in pod.ips]
-    wanted: int | None = None
-    if other.ip is not None:
-        wanted = ipaddress.ip_address(other.ip).version
-    elif other.pod is not None and other.pod.ips:
-        wanted = ipaddress.ip_address(other.pod.ips[0]).version
-    if wanted is not None:
-        for address in addresses:
-            if address.version == wanted:
-                return address
-    return addresses[0]
 
 
 def _port_matches(spec: PortSpec, target: Pod | None, port: int, protocol: str) -> bool:
