@@ -144,7 +144,7 @@ class CommunicationRow:
 
     direction: Direction
     peer: RowPeer
-    port: int
+    port: int | None  # None for a protocol without ports (ICMP): observed, but not expressible
     protocol: str = "TCP"
     included: bool = True
     key: str | int | None = None
@@ -436,8 +436,8 @@ class _Generator:
 
     def direction_rules(
         self, direction: Direction, indexed_rows: Sequence[tuple[int, CommunicationRow]]
-    ) -> list[dict[str, Any]] | None:
-        """The rules for one direction; None when the direction is not restricted (allow-all)."""
+    ) -> list[dict[str, Any]]:
+        """The rules for one direction (an empty list isolates it and admits nothing)."""
         mode = self.request.draft.mode(direction)
         peers_field = "from" if direction == "ingress" else "to"
         if mode == "allow-all":
@@ -447,7 +447,7 @@ class _Generator:
             for index, row in indexed_rows:
                 if not row.included:
                     continue
-                if row.protocol not in PROTOCOLS or not 1 <= row.port <= 65535:
+                if row.protocol not in PROTOCOLS or row.port is None or not 1 <= row.port <= 65535:
                     self.warn(
                         "unsupported-protocol",
                         f"{row.protocol} port {row.port} cannot be expressed in a NetworkPolicy",

@@ -92,7 +92,8 @@ def row_verdicts(
     for index, row in enumerate(rows):
         peer_end = _peer_endpoint(row, pods)
         source, destination = (peer_end, scope_end) if row.direction == "ingress" else (scope_end, peer_end)
-        result = evaluator.evaluate(Connection(source, destination, row.port, row.protocol))
+        # A portless protocol (ICMP) is admitted only by rules without ports; port 0 matches no port entry.
+        result = evaluator.evaluate(Connection(source, destination, row.port or 0, row.protocol))
         blocked: list[Side] = []
         if not result.egress.allows:
             blocked.append("egress")

@@ -236,7 +236,7 @@ def test_invalid_ip_peer_warns() -> None:
 
 
 def test_unsupported_protocol_warns() -> None:
-    result = generate(egress(IPPeer("203.0.113.9"), 0, "ICMP"), dns=None)
+    result = generate(CommunicationRow("egress", IPPeer("203.0.113.9"), None, "ICMP"), dns=None)
     assert [w.code for w in result.warnings] == ["unsupported-protocol"]
     assert result.omitted_rows == (0,)
 

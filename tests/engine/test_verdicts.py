@@ -116,3 +116,13 @@ def test_both_sides_blocking() -> None:
     verdict = row_verdicts(SCOPE, [CommunicationRow("egress", GATEWAY, 8080)], None, [deny_all])[0]
     assert verdict.blocked_by == ("egress", "ingress")
     assert verdict.policies == ("shop/deny-all",)
+
+
+def test_portless_protocol_is_admitted_only_by_rules_without_ports() -> None:
+    icmp = [CommunicationRow("ingress", GATEWAY, None, "ICMP")]
+    any_port = netpol("shop", "any", podSelector={}, ingress=[{"from": [{"podSelector": {}}]}])
+    some_port = netpol(
+        "shop", "some", podSelector={}, ingress=[{"from": [{"podSelector": {}}], "ports": [{"port": 8080}]}]
+    )
+    assert row_verdicts(SCOPE, icmp, None, [any_port])[0].allowed is True
+    assert row_verdicts(SCOPE, icmp, None, [some_port])[0].allowed is False
