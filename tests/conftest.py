@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("NETSEC_ALLOW_INSECURE_KEY", "1")
-
-import pytest  # noqa: E402
+import pytest
 
 IN_CI = os.environ.get("CI") == "true"
 
