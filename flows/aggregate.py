@@ -149,7 +149,7 @@ oriented AS (
 {_side_select("s")}
   FROM judged
 ),
-resolved AS (
+resolved AS MATERIALIZED (
   SELECT o.time, o.protocol, o.verdict, o.c_ip, o.c_port, o.c_reserved,
     {_resolve_workload("c")} AS c_wl,
     COALESCE(sb.workload_id, {_resolve_workload("s")}) AS s_wl,
