@@ -127,7 +127,7 @@ def _endpoint(value: Any, field: str, protocol: str) -> Endpoint:
         raise FieldError(field, "expected an object")
     port = f.port(value.get("port"), field + ".port")
     if port is not None and protocol not in f.PORT_PROTOCOLS:
-        raise FieldError(field + ".port", f"a {protocol} flow has no ports")
+        raise FieldError(field + ".port", f"{protocol} flows have no ports")
     kind = name = ""
     workload = value.get("workload")
     if workload is not None:

@@ -1,10 +1,22 @@
-"""Writing parsed flows as RawFlow rows: batched, idempotent, with memory bounded by the batch size."""
+"""Writing parsed flows as RawFlow rows: batched, idempotent, with memory bounded by the batch size.
+
+Rows are written with ``INSERT ... ON CONFLICT (cluster_id, fingerprint) DO NOTHING`` rather than
+``bulk_create``: the ORM spends ~200 µs of Python per 25-column row (field preparation, SQL
+assembly, 37-row statements under SQLite's 999-parameter cap), which made a million-line import
+take minutes. On SQLite (3.24+) the statement runs through ``executemany``; on PostgreSQL one
+statement per batch takes each column as an array. Either way the database does the duplicate
+check against stored rows in the same statement (no SELECT round trip), and the row count says
+exactly how many rows were new, races with a concurrent import of the same events included.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Field
 
 from flows.ingest.reader import parse_lines
 from flows.ingest.records import FlowRecord, IngestSummary, LineError
@@ -12,6 +24,16 @@ from flows.iputil import canonical_ip
 from flows.models import Cluster, RawFlow
 
 DEFAULT_BATCH_SIZE = 5000
+
+# Every concrete RawFlow column but the id, in the order _row() produces values.
+# tests/ingest/test_store.py checks that this list still covers the model.
+COLUMNS = (
+    "cluster", "fingerprint", "time", "verdict", "protocol", "src_ip", "dst_ip", "src_port", "dst_port",
+    "is_reply", "tcp_flags", "traffic_direction", "node_name",
+    "src_namespace", "src_pod", "src_workload_kind", "src_workload_name", "src_reserved",
+    "dst_namespace", "dst_pod", "dst_workload_kind", "dst_workload_name", "dst_reserved",
+    "dst_service", "dst_names",
+)
 
 
 def store_records(
@@ -21,86 +43,100 @@ def store_records(
 
     Records are consumed lazily and at most ``batch_size`` rows are held at once. A record whose
     fingerprint is already stored for the cluster, or repeats one earlier in the input, is a
-    duplicate and is not stored again, so re-importing the same input adds nothing.
-
-    Each batch costs one SELECT of the fingerprints already stored, then one bulk INSERT with
-    conflicts ignored. The SELECT makes the counts right; the ignored conflicts only matter when
-    another import stores the same events between the two statements, in which case those rows
-    count as stored by both imports but still exist once.
+    duplicate and is not stored again, so re-importing the same input adds nothing. Each batch is
+    one transaction.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     stored = duplicates = 0
-    batch: dict[str, RawFlow] = {}
+    # Fingerprint -> row; a dict drops repeats within the batch before they reach the database.
+    batch: dict[str, tuple[Any, ...]] = {}
     for record in records:
         fingerprint = record.fingerprint
         if fingerprint in batch:
             duplicates += 1
             continue
-        batch[fingerprint] = _raw_flow(cluster, record, fingerprint)
+        batch[fingerprint] = _row(cluster.pk, record, fingerprint)
         if len(batch) >= batch_size:
-            new = _flush(cluster, batch)
+            new = _insert(list(batch.values()))
             stored += new
             duplicates += len(batch) - new
             batch = {}
     if batch:
-        new = _flush(cluster, batch)
+        new = _insert(list(batch.values()))
         stored += new
         duplicates += len(batch) - new
     return stored, duplicates
 
 
-def _flush(cluster: Cluster, batch: dict[str, RawFlow]) -> int:
-    """Insert the rows of a batch that are not stored yet; return how many that was."""
-    existing = _stored_fingerprints(cluster, list(batch))
-    rows = [row for fingerprint, row in batch.items() if fingerprint not in existing]
-    if rows:
-        with transaction.atomic():
-            RawFlow.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(rows)
+def _insert(rows: list[tuple[Any, ...]]) -> int:
+    """Insert rows, skipping those whose (cluster, fingerprint) is stored; return how many were new."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement per batch: each column travels as one array parameter, bound server-side
+            # by psycopg's own cursor (Django's default client-side cursor would quote every value in
+            # Python), and unnest() turns the arrays back into rows.
+            import psycopg
+
+            with psycopg.Cursor(cursor.connection) as raw:
+                raw.execute(_postgres_sql(), [list(column) for column in zip(*rows, strict=True)])
+                return raw.rowcount
+        # sqlite3 runs executemany in C, without a round trip per row: the fastest way there.
+        cursor.executemany(_sqlite_sql(), rows)
+        return cursor.rowcount
 
 
-def _stored_fingerprints(cluster: Cluster, fingerprints: list[str]) -> set[str]:
-    # SQLite builds may cap bound parameters at 999 (one of them is the cluster id); PostgreSQL has no
-    # such cap (None): there it is one query per batch.
-    limit = connection.features.max_query_params
-    step = limit - 1 if limit else len(fingerprints)
-    stored = RawFlow.objects.filter(cluster=cluster)
-    found: set[str] = set()
-    for start in range(0, len(fingerprints), step):
-        chunk = fingerprints[start:start + step]
-        found.update(stored.filter(fingerprint__in=chunk).values_list("fingerprint", flat=True))
-    return found
+def _fields() -> list[Field]:
+    return [RawFlow._meta.get_field(name) for name in COLUMNS]
 
 
-def _raw_flow(cluster: Cluster, record: FlowRecord, fingerprint: str) -> RawFlow:
+def _head() -> str:
+    quote = connection.ops.quote_name
+    return f"INSERT INTO {quote(RawFlow._meta.db_table)} ({', '.join(quote(f.column) for f in _fields())}) "
+
+
+_TAIL = " ON CONFLICT (cluster_id, fingerprint) DO NOTHING"
+
+
+@lru_cache(maxsize=1)
+def _sqlite_sql() -> str:
+    return _head() + "VALUES (" + ", ".join(["%s"] * len(COLUMNS)) + ")" + _TAIL
+
+
+@lru_cache(maxsize=1)
+def _postgres_sql() -> str:
+    # Arrays of the base type: a cast to varchar(n) would silently truncate a value the column refuses.
+    types = [f.db_type(connection) for f in _fields()]
+    arrays = ", ".join(f"%b::{'text' if t.startswith('varchar') else t}[]" for t in types)
+    return _head() + f"SELECT * FROM unnest({arrays})" + _TAIL
+
+
+# Flows repeat the same few thousand addresses: parse each once. Bounded, so memory stays flat.
+_canonical_ip = lru_cache(maxsize=65536)(canonical_ip)
+
+
+def _row(cluster_id: int, record: FlowRecord, fingerprint: str) -> tuple[Any, ...]:
     src, dst = record.source, record.destination
-    return RawFlow(
-        cluster=cluster,
-        fingerprint=fingerprint,
-        time=record.time,
-        verdict=record.verdict,
-        protocol=record.protocol,
-        src_ip=canonical_ip(src.ip),
-        dst_ip=canonical_ip(dst.ip),
-        src_port=src.port,
-        dst_port=dst.port,
-        is_reply=record.is_reply,
-        tcp_flags=",".join(sorted(record.tcp_flags)),
-        traffic_direction=record.traffic_direction,
-        node_name=record.node_name,
-        src_namespace=src.namespace,
-        src_pod=src.pod,
-        src_workload_kind=src.workload_kind,
-        src_workload_name=src.workload_name,
-        src_reserved=src.reserved,
-        dst_namespace=dst.namespace,
-        dst_pod=dst.pod,
-        dst_workload_kind=dst.workload_kind,
-        dst_workload_name=dst.workload_name,
-        dst_reserved=dst.reserved,
-        dst_service=record.destination_service,
-        dst_names=list(record.destination_names),
+    ops = connection.ops
+    return (
+        cluster_id,
+        fingerprint,
+        # The backend's own adaptation: naive UTC text on SQLite, an aware datetime on PostgreSQL.
+        ops.adapt_datetimefield_value(record.time),
+        record.verdict,
+        record.protocol,
+        _canonical_ip(src.ip),
+        _canonical_ip(dst.ip),
+        src.port,
+        dst.port,
+        record.is_reply,
+        ",".join(sorted(record.tcp_flags)),
+        record.traffic_direction,
+        record.node_name,
+        src.namespace, src.pod, src.workload_kind, src.workload_name, src.reserved,
+        dst.namespace, dst.pod, dst.workload_kind, dst.workload_name, dst.reserved,
+        record.destination_service,
+        ops.adapt_json_value(list(record.destination_names), None),
     )
 
 
