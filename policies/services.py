@@ -217,6 +217,39 @@ def generate(
         return Generated(scope, rows, request, None, str(exc))
 
 
+@dataclass
+class RowVerdict:
+    """A table row and what the draft, together with the policies applied in the cluster, does to it."""
+
+    row: comms.CommunicationRow
+    allowed: bool
+    blocked_by: tuple[str, ...]  # "egress" (of the source) and/or "ingress" (of the destination)
+    policies: tuple[str, ...]  # deciding policies, "namespace/name"
+    warning: str = ""  # why an included row could not be written into the policy
+
+
+def row_verdicts(scope: comms.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None
+                 ) -> tuple[Generated, list[RowVerdict]]:
+    """Per-row verdicts for the topology and the tables: red when the draft plus the applied policies
+    would deny the row. Traffic from a pod's own node is always allowed."""
+    generated = generate(scope, since=since, until=until)
+    request = generated.request
+    verdicts = engine.row_verdicts(request.scope, request.rows,
+                                   generated.result.policy if generated.result else None,
+                                   adapter.applied_policies(scope.cluster.id))
+    by_key = {v.row.key: v for v in verdicts}
+    warnings = {w.row_key: w.message for w in (generated.result.warnings if generated.result else ())}
+    out = []
+    for row in generated.rows:
+        if row.node_local:
+            out.append(RowVerdict(row, True, (), ()))
+            continue
+        v = by_key[row.peer_key]
+        out.append(RowVerdict(row, v.allowed, tuple(v.blocked_by), tuple(v.policies),
+                              warnings.get(row.peer_key, "")))
+    return generated, out
+
+
 def namespace_scopes(cluster, namespace) -> list[comms.Scope]:
     """Every top-level workload of a namespace, as scopes (what `generate_policy --all` covers)."""
     workloads = Workload.objects.live().filter(namespace=namespace, parent__isnull=True).order_by("kind", "name")

@@ -145,3 +145,14 @@ def test_verdicts_follow_the_applied_policies(shop, cluster):
     verdicts = engine.row_verdicts(request.scope, request.rows, None, adapter.applied_policies(cluster.id))
     to_db = [v for v in verdicts if getattr(v.row.peer, "name", "") == "db"]
     assert to_db and all(not v.allowed and v.blocked_by == ("ingress",) for v in to_db)
+
+    # The service-level verdicts add the draft: excluded rows turn red, the unlabelled namespace too.
+    services.set_row(scope, next(r.peer_key for r in services.decided_rows(scope, "egress", until=T0 + timedelta(
+        hours=2)) if r.ip and r.ip.alias == "partner"), False)
+    _, rows = services.row_verdicts(scope, until=T0 + timedelta(hours=2))
+    by_peer = {(r.row.direction, r.row.peer.name if r.row.peer else r.row.ip.ip, r.row.port): r for r in rows}
+    assert by_peer[("ingress", "frontend", 8080)].allowed
+    legacy = by_peer[("ingress", "sync", 8080)]
+    assert not legacy.allowed and legacy.blocked_by == ("ingress",) and "legacy" in legacy.warning
+    assert not by_peer[("egress", "198.51.100.7", 443)].allowed
+    assert by_peer[("egress", "db", 5432)].policies == ("data/deny-all",)
