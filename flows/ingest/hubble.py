@@ -5,7 +5,10 @@ Two line shapes are read:
 * ``-o jsonpb``: an observer ``GetFlowsResponse``, ``{"flow": {...}, "node_name": "...", "time": "..."}``.
   Its siblings ``lost_events``, ``node_status``, ``agent_event`` and ``debug_event`` are well-formed
   lines that are not flows: they are *skipped*, not malformed.
-* ``-o json``: the ``Flow`` object itself at the top level.
+* ``-o json``: the ``Flow`` object itself at the top level (and bare agent/debug/lost events, skipped).
+
+A JSON object that is none of these is malformed, not skipped: a file of another format given with
+``--format hubble`` must not import as "0 stored, N skipped" without a word.
 
 Field names follow Cilium's ``api/v1/flow/flow.proto`` as protojson prints them with proto names
 (``IP``, ``l4.TCP.flags.SYN``, ``traffic_direction``, ``pod_name``); the lowerCamelCase JSON names
@@ -48,6 +51,8 @@ _NOT_FLOWS = (
 # Keys by which a top-level object is recognised as a bare Flow (``-o json``).
 _FLOW_KEYS = ("IP", "l4", "verdict", "Type", "event_type", "eventType", "ethernet", "uuid", "l7")
 
+# AgentEventType and DebugEventType names, by which a bare agent or debug event is recognised.
+_BARE_EVENT_TYPES = ("AGENT_", "POLICY_", "ENDPOINT_", "IPCACHE_", "SERVICE_", "DBG_")
 _VERDICT_NUMBERS = {
     0: "UNKNOWN", 1: "FORWARDED", 2: "DROPPED", 3: "ERROR", 4: "AUDIT", 5: "REDIRECTED", 6: "TRACED",
     7: "TRANSLATED",
@@ -95,6 +100,12 @@ def parse_object(obj: Any, line: int) -> FlowRecord | LineError | Skipped:
                 return Skipped(line, key)
         if any(key in obj for key in _FLOW_KEYS):
             return _flow(obj, "", {}, line)
+        # `hubble observe agent-events|debug-events -o json` print their events bare, too.
+        kind = obj.get("type")
+        if isinstance(kind, str) and kind.startswith(_BARE_EVENT_TYPES):
+            return Skipped(line, "debug_event" if kind.startswith("DBG_") else "agent_event")
+        if "num_events_lost" in obj:
+            return Skipped(line, "lost_events")
     except FieldError as exc:
         return LineError(line, exc.field, exc.message)
     source = obj.get("source")

@@ -264,6 +264,10 @@ def test_sctp() -> None:
                    "IP": {"source": "10.0.0.1", "destination": "10.0.0.2", "ipVersion": "IPv4"}}},
          "no TCP, UDP, SCTP or ICMP layer"),
         (b"   ", "blank line"),
+        # Bare events of `hubble observe agent-events|debug-events -o json`.
+        ({"type": "POLICY_UPDATED", "policy_update": {"labels": ["k8s:a=b"], "revision": "3"}}, "agent_event"),
+        ({"type": "DBG_CT_LOOKUP4", "source": {"ID": 1}, "message": "x"}, "debug_event"),
+        ({"source": "PERF_EVENT_RING_BUFFER", "num_events_lost": "12"}, "lost_events"),
     ],
 )
 def test_well_formed_lines_that_are_not_flows_are_skipped(line: dict[str, Any] | bytes, reason: str) -> None:

@@ -108,14 +108,19 @@ class _Progress:
             return
         self.last = now
         rate = summary.lines / (now - self.start) if now > self.start else 0.0
-        self.out.write(f"\r{self.name}: {summary.lines:,} lines, {rate:,.0f} lines/s", ending="")
+        # Plain text: stderr's default style is the red of errors, and progress is not one.
+        self.out.write(f"\r{self.name}: {summary.lines:,} lines, {rate:,.0f} lines/s", _plain, ending="")
         self.out.flush()
         self.shown = True
 
     def finish(self) -> None:
         if self.shown:
-            self.out.write("\r\x1b[K", ending="")  # erase the progress line before the summary
+            self.out.write("\r\x1b[K", _plain, ending="")  # erase the progress line before the summary
             self.out.flush()
+
+
+def _plain(text: str) -> str:
+    return text
 
 
 def _summary_line(name: str, summary: IngestSummary) -> str:
