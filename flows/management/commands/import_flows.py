@@ -93,6 +93,7 @@ class Command(BaseCommand):
         if read_failures:
             raise CommandError(f"{read_failures} file(s) could not be read to the end", returncode=1)
 
+
 class _Progress:
     """Lines read and lines per second on one terminal line, redrawn at most every PROGRESS_INTERVAL."""
 
