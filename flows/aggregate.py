@@ -239,16 +239,25 @@ def _rebuild_bucket(cluster: Cluster, bucket: datetime) -> int:
 
 
 def _update_observed_ips(cluster: Cluster, start: datetime, end: datetime) -> None:
-    """Remember DNS names and reserved identities seen for addresses that stay unresolved."""
+    """Remember DNS names and reserved identities seen for addresses that stay unresolved.
+
+    Names come from the flows' own destination names and from DNS responses (L7 events), whose answers
+    are kept for every address: the connection to it may come in a later hour.
+    """
     unresolved: set[str] = set()
     for src_ip, dst_ip in Communication.objects.filter(
         cluster=cluster, bucket__gte=start, bucket__lt=end
     ).values_list("src_ip", "dst_ip").distinct():
         unresolved.update(ip for ip in (src_ip, dst_ip) if ip)
-    if not unresolved:
-        return
     window = RawFlow.objects.filter(cluster=cluster, time__gte=start, time__lt=end)
     names: dict[str, set[str]] = defaultdict(set)
+    for query, answers in window.exclude(dns_query="").exclude(dns_ips=[]).values_list(
+            "dns_query", "dns_ips").distinct():
+        for ip in answers:
+            names[ip].add(query)
+    unresolved.update(names)
+    if not unresolved:
+        return
     for ip, seen in window.exclude(dst_names=[]).values_list("dst_ip", "dst_names").distinct():
         if ip in unresolved:
             names[ip].update(seen)

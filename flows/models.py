@@ -273,6 +273,8 @@ class RawFlow(models.Model):
     dst_reserved = models.CharField(max_length=40, blank=True)
     dst_service = models.CharField(max_length=510, blank=True, help_text="namespace/name of a service")
     dst_names = models.JSONField(default=list, blank=True, help_text="DNS names seen for the destination")
+    dns_query = models.CharField(max_length=253, blank=True, help_text="the name an L7 DNS event asked for")
+    dns_ips = models.JSONField(default=list, blank=True, help_text="the addresses a DNS response gave for it")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["cluster", "fingerprint"], name="uniq_raw_flow")]

@@ -17,7 +17,8 @@ from django.core.management.base import CommandError
 
 REPO = Path(__file__).resolve().parents[1]
 # In CI the shared folder sits next to the repository.
-SHARED_EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "probe-case.yaml"
+# The repository keeps a copy of ../shared/examples (tests/test_examples.py checks it is current).
+SHARED_EXAMPLE = Path(__file__).resolve().parent / "data" / "probe-case.yaml"
 
 # The shared example, inlined so that the tests do not depend on the folder being there.
 EXAMPLE = """\
@@ -104,10 +105,7 @@ EXPECTED = {
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
     path = tmp_path / "probe-case.yaml"
-    if SHARED_EXAMPLE.exists():
-        shutil.copy(SHARED_EXAMPLE, path)
-    else:
-        path.write_text(EXAMPLE)
+    shutil.copy(SHARED_EXAMPLE, path)
     return path
 
 

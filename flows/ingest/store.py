@@ -32,7 +32,7 @@ COLUMNS = (
     "is_reply", "tcp_flags", "traffic_direction", "node_name",
     "src_namespace", "src_pod", "src_workload_kind", "src_workload_name", "src_reserved",
     "dst_namespace", "dst_pod", "dst_workload_kind", "dst_workload_name", "dst_reserved",
-    "dst_service", "dst_names",
+    "dst_service", "dst_names", "dns_query", "dns_ips",
 )
 
 
@@ -137,6 +137,8 @@ def _row(cluster_id: int, record: FlowRecord, fingerprint: str) -> tuple[Any, ..
         dst.namespace, dst.pod, dst.workload_kind, dst.workload_name, dst.reserved,
         record.destination_service,
         ops.adapt_json_value(list(record.destination_names), None),
+        record.dns_query,
+        ops.adapt_json_value([_canonical_ip(ip) for ip in record.dns_ips], None),
     )
 
 

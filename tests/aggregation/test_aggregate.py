@@ -207,3 +207,14 @@ def test_hour_buckets_and_times(cluster, shop):
         (T0, 2, T0 + timedelta(minutes=5), T0 + timedelta(minutes=50)),
         (T0 + timedelta(hours=1), 1, T0 + timedelta(minutes=70), T0 + timedelta(minutes=70)),
     ]
+
+
+def test_dns_answers_name_addresses_connected_to_later(cluster, shop):
+    dns = f.workload(cluster, "kube-system", "Deployment", "coredns", labels={"k8s-app": "kube-dns"})
+    f.pod(cluster, dns, "coredns-a", "10.244.0.5", ports=(("dns", 53, "UDP"),))
+    f.flow(cluster, "10.244.0.5", 53, "10.244.1.10", 38000, proto="UDP", flags="", is_reply=True,
+           dns_query="api.stripe.com", dns_ips=["203.0.113.10", "203.0.113.11"])
+    aggregate_cluster(cluster)
+    f.flow(cluster, "10.244.1.10", 40000, "203.0.113.10", 443, time=T0 + timedelta(hours=2))
+    aggregate_cluster(cluster)
+    assert ObservedIP.objects.get(cluster=cluster, ip="203.0.113.10").dns_names == ["api.stripe.com"]

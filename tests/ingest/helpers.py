@@ -14,7 +14,8 @@ DATA = Path(__file__).parent / "data"
 HUBBLE_SAMPLE = DATA / "hubble-sample.jsonl"  # lines 1, 2, 5, 6, 9, 10, 12 of the shared sample
 NETSEC_SAMPLE = DATA / "netsec-sample.jsonl"
 # The shared examples live next to the repository (/work/shared beside /work/main); CI may not have them.
-SHARED_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "hubble-flows.jsonl"
+# The repository keeps a copy of ../shared/examples (tests/test_examples.py checks it is current).
+SHARED_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "hubble-flows.jsonl"
 
 
 def sample(index: int) -> dict[str, Any]:

@@ -78,7 +78,18 @@ def test_every_column_is_stored(cluster: Cluster) -> None:
         "dst_reserved": "",
         "dst_service": "ns-001/web-000",
         "dst_names": ["web.example.com"],
+        "dns_query": "",
+        "dns_ips": [],
     }
+
+
+def test_dns_answers_are_stored(cluster: Cluster) -> None:
+    obj = sample(0)
+    obj["flow"]["l7"] = {"type": "RESPONSE", "dns": {"query": "API.Stripe.com.", "ips": ["203.0.113.10"]}}
+    record = parse(obj)
+    assert isinstance(record, FlowRecord)
+    store_records(cluster, [record])
+    assert RawFlow.objects.values_list("dns_query", "dns_ips").get() == ("api.stripe.com", ["203.0.113.10"])
 
 
 def test_unknowns_and_reserved_identities(cluster: Cluster) -> None:

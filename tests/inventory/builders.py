@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "inventory.yaml"
+# The repository keeps a copy of ../shared/examples (tests/test_examples.py checks it is current).
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "inventory.yaml"
 
 
 def ts(moment: datetime) -> str:

@@ -160,7 +160,6 @@ def test_usage_error_from_the_shell(tmp_path) -> None:
     assert done.returncode == 2 and "--cluster" in done.stderr
 
 
-@pytest.mark.skipif(not b.SAMPLE.exists(), reason="the shared example inventory is not present")
 def test_the_shared_example_through_the_command(cluster, monkeypatch) -> None:
     code, out, _ = run(monkeypatch, "--cluster", "test", str(b.SAMPLE))
     assert code == 0 and counts(out)["NetworkPolicy"] == (6, 0, 0, 0)

@@ -135,7 +135,6 @@ def test_network_policies_are_stored_with_spec_and_clean_manifest(cluster) -> No
     assert policy.manifest["spec"] == policy.spec and "status" not in policy.manifest
 
 
-@pytest.mark.skipif(not b.SAMPLE.exists(), reason="the shared example inventory is not present")
 def test_the_shared_example_inventory(cluster) -> None:
     stats = apply_snapshot(cluster, read_sources([b.SAMPLE]), observed_at=T0, full=True)
     assert Pod.objects.count() == 14 and PodAddress.objects.filter(valid_to=None).count() == 14
