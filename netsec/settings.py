@@ -2,7 +2,7 @@
 
 DATABASE_URL   default sqlite:///<repo>/db.sqlite3 (embedded); postgres://... in production
 REDIS_URL      unset: Celery runs tasks eagerly in-process; set: broker and result backend
-SECRET_KEY     required when DEBUG is off
+SECRET_KEY     default: a random key made once and kept in SECRET_KEY_FILE (default <repo>/.secret_key)
 DEBUG          "1"/"true" to enable (default off)
 ALLOWED_HOSTS  comma-separated (default localhost,127.0.0.1)
 """
@@ -10,6 +10,7 @@ ALLOWED_HOSTS  comma-separated (default localhost,127.0.0.1)
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,15 +28,32 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DEBUG")
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and os.environ.get("NETSEC_ALLOW_INSECURE_KEY") != "1":
-        # A missing key in production must fail loudly, not silently sign sessions with a known value.
-        from django.core.exceptions import ImproperlyConfigured
+def install_secret_key(path: Path) -> str:
+    """This installation's own random key, made on first use and kept (mode 0600) beside the code.
 
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+    A missing SECRET_KEY must never mean a key known to the world; neither should running the command
+    line on a laptop need one. Deployments with several hosts set SECRET_KEY so that all share it.
+    """
+    if not path.exists():
+        # Written whole to a private file, then linked into place: a process starting at the same moment
+        # sees either no key file or a complete one, and the first link wins.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+DEBUG = env_bool("DEBUG")
+SECRET_KEY = os.environ.get("SECRET_KEY") or install_secret_key(
+    Path(os.environ.get("SECRET_KEY_FILE", BASE_DIR / ".secret_key"))
+)
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 

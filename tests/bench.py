@@ -46,7 +46,6 @@ def pipeline(days: int, copies: int) -> None:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netsec.settings")
-    os.environ.setdefault("NETSEC_ALLOW_INSECURE_KEY", "1")
     django.setup()
     from django.core.management import call_command
     from django.db import connection
@@ -111,7 +110,7 @@ def main() -> None:
     if pg:
         targets.append(pg)
     for url in targets:
-        env = {**os.environ, "DATABASE_URL": url, "NETSEC_ALLOW_INSECURE_KEY": "1"}
+        env = {**os.environ, "DATABASE_URL": url}
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
         subprocess.run([sys.executable, "-m", "tests.bench", "--pipeline", "--days", str(args.days),
                         "--copies", str(args.copies)], cwd=REPO, env=env, check=True)

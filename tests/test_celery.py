@@ -61,7 +61,7 @@ def test_aggregation_runs_in_a_real_worker(cluster):
     f.flow(cluster, "10.244.1.1", 40000, "10.244.1.2", 8080)
 
     queue = f"netsec-test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "REDIS_URL": REDIS_URL, "DATABASE_URL": _database_url(), "NETSEC_ALLOW_INSECURE_KEY": "1"}
+    env = {**os.environ, "REDIS_URL": REDIS_URL, "DATABASE_URL": _database_url()}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "netsec", "worker", "--pool=solo", "-Q", queue,
          "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=WARNING"],

@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def manage(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": _database_url(), "NETSEC_ALLOW_INSECURE_KEY": "1"}
+    env = {**os.environ, "DATABASE_URL": _database_url()}
     env.pop("DEBUG", None)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, input=stdin,
                           capture_output=True, timeout=300)

@@ -169,7 +169,7 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def manage(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NETSEC_ALLOW_INSECURE_KEY": "1"}
+    env = {**os.environ}
     return subprocess.run(
         [sys.executable, "manage.py", "probe_policies", *args],
         cwd=REPO,

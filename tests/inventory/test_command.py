@@ -154,7 +154,7 @@ def test_usage_errors_are_exit_2(cluster, monkeypatch, args) -> None:
 
 
 def test_usage_error_from_the_shell(tmp_path) -> None:
-    env = {**os.environ, "NETSEC_ALLOW_INSECURE_KEY": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"}
     done = subprocess.run([sys.executable, str(MANAGE), "import_inventory", "x.yaml"], env=env, capture_output=True,
                           text=True, check=False)
     assert done.returncode == 2 and "--cluster" in done.stderr
