@@ -12,8 +12,9 @@ What the SQL does, per bucket, on SQLite and PostgreSQL alike:
    then SYN+ACK (a reply), then known listening ports (container ports, service ports, ports that
    took a SYN), then the lower port being the server's: a long-lived connection seen only as ACK/PSH
    packets still counts, its direction taken from that evidence;
-3. resolves each side by IP *and time* through the pod address history to the pod's owner, then by
-   Hubble's pod name, then by Hubble's workload, when those name objects we know; a service address
+3. resolves each side to the pod's owner: by the pod Hubble names, when the inventory knows it; else by
+   IP *and time* through the pod address history (unless Hubble named another pod: the history is
+   stale); else by the workload Hubble names, when we know it; a service address
    resolves through ``ServiceBackend`` to its backend workloads and the translated target port;
 4. groups events into connections (client IP and port, resolved server, port, protocol): a connection
    reported at both ends counts once, and one with any DROPPED event is an attempt "denied in cluster";
@@ -80,17 +81,22 @@ def _side_select(prefix: str) -> str:
 
 
 def _resolve_workload(prefix: str) -> str:
-    """Resolution of one side to its top-level workload id: address history, Hubble pod, Hubble workload."""
+    """Resolution of one side to its top-level workload id.
+
+    Hubble names the pod as its agent saw it at that moment, so a pod it names that the inventory knows
+    comes first. Then the address history by IP and time, unless Hubble named another pod (the history
+    is stale: the address moved to a pod the inventory has not seen yet). Then Hubble's workload.
+    """
     return f"""
     COALESCE(
-      (SELECT p.workload_id FROM flows_podaddress pa JOIN flows_pod p ON p.id = pa.pod_id
-        WHERE pa.cluster_id = %(cluster)s AND pa.ip = o.{prefix}_ip AND pa.valid_from <= o.time
-          AND (pa.valid_to IS NULL OR pa.valid_to > o.time)
-        ORDER BY pa.valid_from DESC LIMIT 1),
       (SELECT p.workload_id FROM flows_pod p JOIN flows_namespace n ON n.id = p.namespace_id
         WHERE n.cluster_id = %(cluster)s AND o.{prefix}_pod <> '' AND n.name = o.{prefix}_namespace
           AND p.name = o.{prefix}_pod AND p.host_network = FALSE
         ORDER BY p.id DESC LIMIT 1),
+      (SELECT p.workload_id FROM flows_podaddress pa JOIN flows_pod p ON p.id = pa.pod_id
+        WHERE pa.cluster_id = %(cluster)s AND pa.ip = o.{prefix}_ip AND pa.valid_from <= o.time
+          AND (pa.valid_to IS NULL OR pa.valid_to > o.time) AND (o.{prefix}_pod = '' OR p.name = o.{prefix}_pod)
+        ORDER BY pa.valid_from DESC LIMIT 1),
       (SELECT COALESCE(w.parent_id, w.id) FROM flows_workload w JOIN flows_namespace n ON n.id = w.namespace_id
         WHERE n.cluster_id = %(cluster)s AND o.{prefix}_workload_name <> '' AND n.name = o.{prefix}_namespace
           AND w.kind = o.{prefix}_workload_kind AND w.name = o.{prefix}_workload_name

@@ -218,3 +218,19 @@ def test_dns_answers_name_addresses_connected_to_later(cluster, shop):
     f.flow(cluster, "10.244.1.10", 40000, "203.0.113.10", 443, time=T0 + timedelta(hours=2))
     aggregate_cluster(cluster)
     assert ObservedIP.objects.get(cluster=cluster, ip="203.0.113.10").dns_names == ["api.stripe.com"]
+
+
+def test_hubble_pod_name_wins_over_a_stale_address_history(cluster, shop):
+    # cart-a still holds 10.244.2.20 in the history (no newer dump yet), but Hubble saw the address on a
+    # pod of a new workload: the history is stale there.
+    f.workload(cluster, "shop", "Deployment", "newcomer")
+    f.flow(cluster, "10.244.1.10", 40000, "10.244.2.20", 8080, dst_namespace="shop", dst_pod="newcomer-x1",
+           dst_workload_kind="Deployment", dst_workload_name="newcomer")
+    # Where Hubble names the pod the history names too, or names nothing, the history decides.
+    f.flow(cluster, "10.244.1.10", 40001, "10.244.2.20", 8080, dst_namespace="shop", dst_pod="cart-a")
+    f.flow(cluster, "10.244.1.10", 40002, "10.244.2.20", 8080)
+    aggregate_cluster(cluster)
+    assert rows(cluster) == [
+        ("Deployment/frontend", "Deployment/cart", 8080, "TCP", 2, False, False),
+        ("Deployment/frontend", "Deployment/newcomer", 8080, "TCP", 1, False, False),
+    ]
