@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -207,6 +207,11 @@ class _Applier:
         self.policies: dict[tuple[str, str], NetworkPolicyObj] = {}
         for obj in snapshot.objects:
             self._add(obj)
+        # The namespaces the snapshot speaks for: those it lists, and those any of its objects live in.
+        # A dump of one namespace (`kubectl get ... -n shop`) thus deletes nothing in the others.
+        self.covered = set(self.namespaces) | {
+            key[0] for keys in (self.workloads, self.services, self.pods, self.policies) for key in keys
+        }
 
     def _add(self, obj: InventoryObj) -> None:
         if isinstance(obj, NamespaceObj):
@@ -227,6 +232,10 @@ class _Applier:
     def deletes(self, kind: str) -> bool:
         """Whether rows of this kind that the snapshot does not list are gone."""
         return self.full and kind in self.snapshot.kinds
+
+    def gone(self, kind: str, key: tuple, wanted: Mapping) -> bool:
+        """Whether the row of a namespaced object (key starting with its namespace) has been deleted."""
+        return key not in wanted and key[0] in self.covered and self.deletes(kind)
 
     def run(self) -> ImportStats:
         self.apply_namespaces()
@@ -428,7 +437,7 @@ class _Applier:
             gone: dict[str, list[Workload]] = defaultdict(list)
             for key, row in rows.items():
                 # Bare-Pod workloads come and go with the pods of the snapshot (kind "Pod").
-                if key not in wanted and self.deletes(key[1]):
+                if self.gone(key[1], key, wanted):
                     gone[BARE_POD if key[1] == "Pod" else key[1]].append(row)
             for stats_key, gone_rows in gone.items():
                 self.soft_delete(Workload, gone_rows, stats_key)
@@ -480,7 +489,7 @@ class _Applier:
         rows, touched = self.upsert(Service, existing, wanted, "Service")
         if self.deletes("Service"):
             # A deleted service keeps its addresses and ports: old flows to its ClusterIP still resolve.
-            self.soft_delete(Service, [r for k, r in rows.items() if k not in wanted], "Service")
+            self.soft_delete(Service, [r for k, r in rows.items() if self.gone("Service", k, wanted)], "Service")
         if not self.services:
             return
 
@@ -554,7 +563,7 @@ class _Applier:
         rows, touched = self.upsert(Pod, existing, wanted, "Pod")
         gone: set[int] = set()
         if self.deletes("Pod"):
-            gone = set(self.soft_delete(Pod, [r for k, r in rows.items() if k not in wanted], "Pod"))
+            gone = set(self.soft_delete(Pod, [r for k, r in rows.items() if self.gone("Pod", k, wanted)], "Pod"))
         changed = self.apply_container_ports(rows, known_ids)
         changed |= self.apply_pod_addresses(rows, known_ids, gone)
         self.promote("Pod", changed, touched)
@@ -714,7 +723,8 @@ class _Applier:
         }
         rows, _ = self.upsert(NetworkPolicy, existing, wanted, "NetworkPolicy")
         if self.deletes("NetworkPolicy"):
-            self.soft_delete(NetworkPolicy, [r for k, r in rows.items() if k not in wanted], "NetworkPolicy")
+            self.soft_delete(NetworkPolicy, [r for k, r in rows.items() if self.gone("NetworkPolicy", k, wanted)],
+                             "NetworkPolicy")
 
 
 def apply_snapshot(

@@ -475,3 +475,11 @@ def test_a_5000_pod_dump_imports_in_seconds_with_a_bounded_number_of_queries(clu
     assert len(first.captured_queries) < 200, len(first.captured_queries)
     assert len(second.captured_queries) < 40, len(second.captured_queries)
     assert first_seconds < 15 and second_seconds < 10, (first_seconds, second_seconds)
+
+
+def test_a_dump_of_one_namespace_deletes_nothing_in_the_others(cluster) -> None:
+    apply(cluster, [b.pod("shop", "web-1", "10.244.1.1"), b.pod("data", "db-1", "10.244.1.2")])
+    # A newer dump of "shop" alone, without web-1: shop's pod goes, data's stays.
+    apply(cluster, [b.pod("shop", "web-2", "10.244.1.3")], T0 + timedelta(hours=1))
+    live = set(Pod.objects.live().values_list("namespace__name", "name"))
+    assert live == {("data", "db-1"), ("shop", "web-2")}

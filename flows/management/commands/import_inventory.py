@@ -35,8 +35,9 @@ def _aware_time(text: str) -> datetime:
 class Command(BaseCommand):
     help = (
         "Import a `kubectl get ... -A -o yaml|json` dump as the inventory of a cluster. Objects of a kind "
-        "the dump contains that are missing from it are marked deleted (use --partial for a dump of only "
-        "some namespaces or objects). Importing the same dump twice changes nothing."
+        "the dump contains, in a namespace it covers, that are missing from it are marked deleted (a dump of "
+        "one namespace deletes nothing elsewhere; use --partial for a dump of only some objects). Importing "
+        "the same dump twice changes nothing."
     )
     # Lets tests (and callers of call_command) hand in what '-' reads.
     stealth_options = ("stdin",)
