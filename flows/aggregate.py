@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -205,7 +205,10 @@ def refresh_service_backends(cluster: Cluster) -> int:
         for cp in ContainerPort.objects.filter(pod__cluster=cluster).exclude(name="")
     }
     rows: dict[tuple[str, int, str, int], int] = {}
-    services = Service.objects.filter(cluster=cluster).prefetch_related("addresses", "service_ports")
+    claimed: dict[tuple[str, int, str], int] = {}  # (ip, port, protocol) → the service that owns it
+    # Live services first: a ClusterIP that a deleted service once had belongs to its live successor.
+    services = (Service.objects.filter(cluster=cluster).order_by(F("deleted_at").desc(nulls_first=True), "id")
+                .prefetch_related("addresses", "service_ports"))
     for service in services:
         if not service.selector:
             continue
@@ -222,7 +225,8 @@ def refresh_service_backends(cluster: Cluster) -> int:
                 else:
                     target = sp.target_port or sp.port
                 for address in service.addresses.all():
-                    rows[(address.ip, sp.port, sp.protocol, pod.workload_id)] = target
+                    if claimed.setdefault((address.ip, sp.port, sp.protocol), service.id) == service.id:
+                        rows[(address.ip, sp.port, sp.protocol, pod.workload_id)] = target
     ServiceBackend.objects.filter(cluster=cluster).delete()
     ServiceBackend.objects.bulk_create(
         ServiceBackend(cluster=cluster, ip=ip, port=port, protocol=proto, workload_id=wl, target_port=target)

@@ -234,3 +234,15 @@ def test_hubble_pod_name_wins_over_a_stale_address_history(cluster, shop):
         ("Deployment/frontend", "Deployment/cart", 8080, "TCP", 2, False, False),
         ("Deployment/frontend", "Deployment/newcomer", 8080, "TCP", 1, False, False),
     ]
+
+
+def test_a_reused_cluster_ip_belongs_to_the_live_service(cluster, shop):
+    from django.utils import timezone
+
+    old = f.service(cluster, "shop", "old", {"app": "frontend"}, "10.96.0.60", [(80, "TCP", 8080)])
+    old.deleted_at = timezone.now()
+    old.save()
+    f.service(cluster, "shop", "cart2", {"app": "cart"}, "10.96.0.60", [(80, "TCP", 8080)])
+    f.flow(cluster, "10.244.1.10", 40000, "10.96.0.60", 80)
+    aggregate_cluster(cluster)
+    assert rows(cluster) == [("Deployment/frontend", "Deployment/cart", 8080, "TCP", 1, False, False)]
