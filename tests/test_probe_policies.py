@@ -161,10 +161,10 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     assert "bad.yaml:3: not valid YAML" in str(error)
 
 
-def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+def test_missing_file_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(CommandError) as info:
         run(str(tmp_path / "nope.yaml"))
-    assert info.value.returncode == 2
+    assert info.value.returncode == 1
     assert "nope.yaml: no such file" in str(info.value)
 
 

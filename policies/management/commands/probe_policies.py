@@ -43,10 +43,10 @@ class Command(BaseCommand):
     def _read(self, path: str) -> str:
         if path == "-":
             return sys.stdin.read()
-        # An argument that names no readable file is a usage error, not a malformed case.
+        # A file that cannot be read is bad input (exit 1), as in import_inventory and import_flows.
         try:
             return Path(path).read_text(encoding="utf-8")
         except FileNotFoundError as exc:
-            raise CommandError(f"{path}: no such file", returncode=2) from exc
+            raise CommandError(f"{path}: no such file", returncode=1) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"{path}: cannot read: {exc}", returncode=2) from exc
+            raise CommandError(f"{path}: cannot read: {exc}", returncode=1) from exc
