@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime
+from functools import lru_cache
 
 # Column widths of flows.models.RawFlow (kept here so that the parsers stay free of Django).
 MAX_NAME = 253  # namespace, pod, workload name, node name: Kubernetes object names
@@ -46,14 +47,23 @@ def timestamp(value: object, field: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+@lru_cache(maxsize=65536)
+def _canonical_ip(value: str) -> str | None:
+    # Flows repeat the same few thousand addresses: parse each once. Bounded, so memory stays flat.
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def ip(value: object, field: str) -> str:
     """The canonical text of an IPv4 or IPv6 address."""
     if not isinstance(value, str) or not value:
         raise FieldError(field, "missing" if value in (None, "") else "expected an address string")
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise FieldError(field, f"not an IP address: {value[:60]!r}") from None
+    canonical = _canonical_ip(value)
+    if canonical is None:
+        raise FieldError(field, f"not an IP address: {value[:60]!r}")
+    return canonical
 
 
 def port(value: object, field: str) -> int | None:
