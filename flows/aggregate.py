@@ -34,6 +34,7 @@ from django.db.models import F, Max
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from flows.ingest.store import RAW_FLOW_WRITE_LOCK
 from flows.models import (
     AggregationState,
     Cluster,
@@ -291,20 +292,35 @@ def _update_observed_ips(cluster: Cluster, start: datetime, end: datetime) -> No
     ObservedIP.objects.bulk_update(to_update, ["dns_names", "identity"])
 
 
+def _committed_high_water_mark(cluster: Cluster) -> int | None:
+    """The largest raw flow id below which every id is committed.
+
+    PostgreSQL hands out sequence values in the order inserts start, not the order they commit: with two
+    imports running, id 200 can be visible while id 150 is not yet. Taking the ingest lock exclusively
+    waits for the batches in flight; every batch that starts later gets larger ids. SQLite has one
+    writer at a time, so ids are committed in order there.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RAW_FLOW_WRITE_LOCK])
+        return RawFlow.objects.filter(cluster=cluster).aggregate(m=Max("id"))["m"]
+
+
 def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None) -> AggregationResult:
     """Aggregate what arrived since the watermark; with ``rebuild_since``, rebuild every bucket from then
     on (after an inventory import that explains addresses that were unresolved before)."""
     result = AggregationResult(cluster=cluster.name)
+    mark = _committed_high_water_mark(cluster)
     with transaction.atomic():
         state, _ = AggregationState.objects.get_or_create(cluster=cluster)
         # Serialises concurrent runs for one cluster (beat and a manual run) on PostgreSQL; SQLite's
         # IMMEDIATE transactions already serialise writers.
         state = AggregationState.objects.select_for_update().get(pk=state.pk)
-        pending = RawFlow.objects.filter(cluster=cluster, id__gt=state.last_raw_flow_id)
-        high = pending.aggregate(m=Max("id"))["m"]
+        high = mark if mark is not None and mark > state.last_raw_flow_id else None
         buckets: set[datetime] = set()
         if high is not None:
-            pending = pending.filter(id__lte=high)
+            pending = RawFlow.objects.filter(cluster=cluster, id__gt=state.last_raw_flow_id, id__lte=high)
             result.raw_flows = pending.count()
             buckets.update(pending.annotate(h=TruncHour("time")).values_list("h", flat=True).distinct())
         if rebuild_since is not None:

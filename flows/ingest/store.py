@@ -24,6 +24,8 @@ from flows.iputil import canonical_ip
 from flows.models import Cluster, RawFlow
 
 DEFAULT_BATCH_SIZE = 5000
+# PostgreSQL advisory lock: shared by every batch insert, taken exclusively by aggregation for a moment.
+RAW_FLOW_WRITE_LOCK = 0x6E657473  # "nets"
 
 # Every concrete RawFlow column but the id, in the order _row() produces values.
 # tests/ingest/test_store.py checks that this list still covers the model.
@@ -79,6 +81,9 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
             import psycopg
 
             with psycopg.Cursor(cursor.connection) as raw:
+                # Before the sequence hands out ids: aggregation waits for batches in flight before it
+                # reads its watermark, so no id below the watermark can still be uncommitted.
+                raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", [RAW_FLOW_WRITE_LOCK])
                 raw.execute(_postgres_sql(), [list(column) for column in zip(*rows, strict=True)])
                 return raw.rowcount
         # sqlite3 runs executemany in C, without a round trip per row: the fastest way there.
