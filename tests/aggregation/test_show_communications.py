@@ -142,3 +142,17 @@ def test_classifier_categories(cluster):
         "fd00::1": ("Unknown", None, ""),
         "2606:4700::1111": ("External", None, ""),
     }
+
+
+def test_included_follows_the_saved_draft(world):
+    from flows.communications import resolve_scope
+    from policies import services
+
+    args = ("--cluster", "test", "--namespace", "batch", "--kind", "CronJob", "--name", "rates", "--direction",
+            "egress")
+    scope = resolve_scope("test", "batch", "CronJob", "rates")
+    row = next(r for r in show_json(*args)["rows"] if r["peer"].get("ip") == "203.0.113.9")
+    assert row["included"] is False
+    services.set_row(scope, "egress:ip/203.0.113.9:443/TCP", True)
+    row = next(r for r in show_json(*args)["rows"] if r["peer"].get("ip") == "203.0.113.9")
+    assert row["included"] is True

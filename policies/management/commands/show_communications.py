@@ -11,10 +11,10 @@ from flows.communications import (
     SCOPE_KINDS,
     CommunicationRow,
     ScopeError,
-    communications,
     parse_span,
     resolve_scope,
 )
+from policies import services
 
 
 def _ago(moment: datetime, now: datetime) -> str:
@@ -63,7 +63,8 @@ class Command(BaseCommand):
             scope = resolve_scope(o["cluster"], o["namespace"], o["kind"], o["name"])
         except ScopeError as exc:
             raise CommandError(str(exc)) from exc
-        rows = communications(scope, o["direction"], since=since, until=until)
+        # "included" is what the saved draft decides (design §4 defaults where it decides nothing).
+        rows = services.decided_rows(scope, o["direction"], since=since, until=until, draft=services.get_draft(scope))
         if o["format"] == "json":
             payload = {"workload": scope.as_json(), "direction": o["direction"], "rows": [r.as_json() for r in rows]}
             self.stdout.write(json.dumps(payload, indent=2))
