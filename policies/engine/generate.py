@@ -399,6 +399,16 @@ class _Generator:
         # One peer with both selectors: pods with these labels IN that namespace (AND, not OR).
         return {"namespaceSelector": {"matchLabels": ns_selector}, "podSelector": {"matchLabels": labels}}
 
+    def covered_by_dns_rule(self, row: CommunicationRow) -> bool:
+        """An observed lookup to the cluster DNS pods needs no rule of its own: the DNS rule admits it."""
+        dns, peer = self.request.dns, row.peer
+        if dns is None or not isinstance(peer, WorkloadPeer) or peer.namespace != dns.namespace:
+            return False
+        if row.port != 53 or row.protocol not in ("UDP", "TCP"):
+            return False
+        labels = peer.template_labels if peer.template_labels is not None else peer.pod_labels
+        return all(labels.get(k) == v for k, v in dns.pod_labels.items())
+
     def namespace_selector(self, namespace: str, labels: Mapping[str, str]) -> dict[str, str] | None:
         if labels.get(NAMESPACE_NAME_LABEL) == namespace:
             return {NAMESPACE_NAME_LABEL: namespace}
@@ -454,6 +464,8 @@ class _Generator:
                         index,
                         row,
                     )
+                    continue
+                if direction == "egress" and self.covered_by_dns_rule(row):
                     continue
                 peer = self.peer_for_row(index, row)
                 if peer is not None:

@@ -408,3 +408,18 @@ def test_window_naive_datetimes_are_taken_as_utc() -> None:
     annotations = result.policy["metadata"]["annotations"]
     assert annotations["netsec/observed-from"] == "2026-03-01T00:00:00Z"
     assert annotations["netsec/observed-to"] == "2026-03-02T00:00:00Z"
+
+
+def test_observed_dns_lookups_merge_into_the_dns_rule() -> None:
+    from policies.engine import CommunicationRow, GenerationRequest, Scope, WorkloadPeer, generate_policy
+
+    coredns = WorkloadPeer("kube-system", "Deployment", "coredns",
+                           pod_labels={"app.kubernetes.io/name": "coredns", "k8s-app": "kube-dns"},
+                           namespace_labels={"kubernetes.io/metadata.name": "kube-system"})
+    scope = Scope("c", "shop", "Deployment", "web", pod_labels={"app": "web"},
+                  namespace_labels={"kubernetes.io/metadata.name": "shop"})
+    rows = (CommunicationRow("egress", coredns, 53, "UDP"), CommunicationRow("egress", coredns, 9153, "TCP"))
+    egress = generate_policy(GenerationRequest(scope, rows)).policy["spec"]["egress"]
+    assert len(egress) == 2  # the DNS rule, and the metrics port of coredns; no second rule for 53/UDP
+    assert [r["ports"] for r in egress] == [[{"port": 53, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}],
+                                            [{"port": 9153, "protocol": "TCP"}]]
