@@ -95,9 +95,13 @@ def workload_peer(workload: Workload) -> engine.WorkloadPeer:
     )
 
 
-def engine_rows(rows: Iterable[comms.CommunicationRow]) -> tuple[engine.CommunicationRow, ...]:
-    """Rows the policy decides on. Traffic from a pod's own node is always allowed: no rule, no row."""
-    peers: dict[int, engine.WorkloadPeer] = {}
+def engine_rows(rows: Iterable[comms.CommunicationRow], peers: dict[int, engine.WorkloadPeer] | None = None
+                ) -> tuple[engine.CommunicationRow, ...]:
+    """Rows the policy decides on. Traffic from a pod's own node is always allowed: no rule, no row.
+
+    ``peers`` caches peer workloads by id; share one dict across the scopes of one run.
+    """
+    peers = {} if peers is None else peers
     out = []
     for row in rows:
         if row.node_local:
