@@ -185,7 +185,8 @@ class Generated:
 
 
 def generation_request(
-    scope: comms.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None, all_observed: bool = False
+    scope: comms.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None, all_observed: bool = False,
+    peers: dict | None = None,
 ) -> tuple[engine.GenerationRequest, list[comms.CommunicationRow]]:
     until = until or timezone.now()
     draft = None if all_observed else get_draft(scope)
@@ -197,7 +198,7 @@ def generation_request(
     cluster = scope.cluster
     request = engine.GenerationRequest(
         scope=adapter.engine_scope(scope),
-        rows=adapter.engine_rows(rows),
+        rows=adapter.engine_rows(rows, peers),
         draft=engine_draft(draft, all_observed),
         dns=engine.DNSTarget(cluster.dns_namespace, dict(cluster.dns_pod_labels or {"k8s-app": "kube-dns"})),
         window_start=until - since,
@@ -207,10 +208,12 @@ def generation_request(
 
 
 def generate(
-    scope: comms.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None, all_observed: bool = False
+    scope: comms.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None, all_observed: bool = False,
+    peers: dict | None = None,
 ) -> Generated:
-    """The policy for a scope: the draft applied to its communications over the span."""
-    request, rows = generation_request(scope, since=since, until=until, all_observed=all_observed)
+    """The policy for a scope: the draft applied to its communications over the span. ``peers``: a cache
+    of peer workloads shared by the scopes of one run."""
+    request, rows = generation_request(scope, since=since, until=until, all_observed=all_observed, peers=peers)
     try:
         return Generated(scope, rows, request, engine.generate_policy(request))
     except engine.GenerationError as exc:

@@ -127,8 +127,12 @@ def test_output_file_and_determinism(shop, tmp_path):
 def test_bad_arguments_are_usage_errors(shop):
     with pytest.raises(CommandError, match="--kind and --name, or --all"):
         generate("--cluster", "test", "--namespace", "shop")
-    with pytest.raises(CommandError, match="does not exist"):
+    with pytest.raises(CommandError, match="does not exist") as info:
         generate("--cluster", "nope", "--namespace", "shop", "--all")
+    assert info.value.returncode == 1
+    with pytest.raises(CommandError) as info:
+        generate("--cluster", "test", "--namespace", "shop")
+    assert info.value.returncode == 2
 
 
 def test_verdicts_follow_the_applied_policies(shop, cluster):

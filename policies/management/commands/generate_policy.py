@@ -46,18 +46,20 @@ class Command(BaseCommand):
                 scopes = services.namespace_scopes(cluster, namespace)
             else:
                 scopes = [resolve_scope(o["cluster"], o["namespace"], o["kind"], o["name"])]
+        # Names that match nothing are bad input (exit 1), as in every other command; malformed flags were
+        # usage errors (exit 2) above.
         except Cluster.DoesNotExist:
-            raise CommandError(f"cluster {o['cluster']!r} does not exist", returncode=2) from None
+            raise CommandError(f"cluster {o['cluster']!r} does not exist") from None
         except Namespace.DoesNotExist:
-            raise CommandError(
-                f"namespace {o['namespace']!r} does not exist in cluster {o['cluster']!r}", returncode=2
-            ) from None
+            raise CommandError(f"namespace {o['namespace']!r} does not exist in cluster {o['cluster']!r}") from None
         except ScopeError as exc:
-            raise CommandError(str(exc), returncode=2) from exc
+            raise CommandError(str(exc)) from exc
 
-        policies = []
+        policies, peers = [], {}
         for scope in scopes:
-            generated = services.generate(scope, since=since, until=until, all_observed=o["all_observed"])
+            generated = services.generate(
+                scope, since=since, until=until, all_observed=o["all_observed"], peers=peers
+            )
             if generated.result is None:
                 self.stderr.write(f"skipped {scope.kind} {scope.namespace.name}/{scope.name}: {generated.error}")
                 continue
