@@ -78,7 +78,8 @@ def pipeline(days: int, copies: int) -> None:
     print(f"  {connection.vendor:10}  {n:>9,} hubble lines  parse+store {n / ingest_s:>9,.0f} lines/s "
           f"({ingest_s:.1f} s, {summary.stored:,} stored)  aggregate {n / aggregate_s:>9,.0f} flows/s "
           f"({aggregate_s:.1f} s, {len(result.buckets)} buckets, {Communication.objects.count():,} rows)  "
-          f"idle re-run {noop_s * 1000:.0f} ms")
+          f"idle re-run {noop_s * 1000:.0f} ms", flush=True)
+    print(orjson.dumps({"vendor": connection.vendor, "ingest": n / ingest_s, "aggregate": n / aggregate_s}).decode())
 
 
 def _postgres_database() -> str | None:
@@ -109,11 +110,23 @@ def main() -> None:
     pg = _postgres_database()
     if pg:
         targets.append(pg)
+    figures: dict[str, dict] = {}
     for url in targets:
         env = {**os.environ, "DATABASE_URL": url}
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
-        subprocess.run([sys.executable, "-m", "tests.bench", "--pipeline", "--days", str(args.days),
-                        "--copies", str(args.copies)], cwd=REPO, env=env, check=True)
+        done = subprocess.run([sys.executable, "-m", "tests.bench", "--pipeline", "--days", str(args.days),
+                               "--copies", str(args.copies)], cwd=REPO, env=env, check=True, capture_output=True,
+                              text=True)
+        *shown, last = done.stdout.rstrip().splitlines()
+        print("\n".join(shown))
+        result = orjson.loads(last)
+        figures[result["vendor"]] = result
+    if len(figures) == 2:
+        pg, lite = figures["postgresql"], figures["sqlite"]
+        print(f"  ratios postgresql/sqlite: parse+store {pg['ingest'] / lite['ingest']:.2f}, "
+              f"aggregate {pg['aggregate'] / lite['aggregate']:.2f}")
+    for vendor, f in figures.items():
+        print(f"  ratio aggregate/ingest on {vendor}: {f['aggregate'] / f['ingest']:.1f}")
     try:
         from policies.engine import bench as engine_bench
     except ImportError:
