@@ -58,8 +58,28 @@ CONTROLLER_LABELS: frozenset[str] = frozenset(
 # ---------------------------------------------------------------------------------------------------------
 
 
+class _PodsOfAWorkload:
+    """What Scope and WorkloadPeer share: label mappings frozen on creation, and how they print."""
+
+    kind: str
+    namespace: str
+    name: str
+    pod_labels: Mapping[str, str]
+    namespace_labels: Mapping[str, str]
+    template_labels: Mapping[str, str] | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pod_labels", frozen_labels(self.pod_labels))
+        object.__setattr__(self, "namespace_labels", frozen_labels(self.namespace_labels))
+        if self.template_labels is not None:
+            object.__setattr__(self, "template_labels", frozen_labels(self.template_labels))
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
 @dataclass(frozen=True)
-class Scope:
+class Scope(_PodsOfAWorkload):
     """What the policy protects: a workload (its selector / template labels) or a Service (its selector).
 
     ``pod_labels`` and ``match_expressions`` become the policy's podSelector (controller-made labels
@@ -78,18 +98,9 @@ class Scope:
     ports: tuple[ContainerPort, ...] = ()
     ips: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "pod_labels", frozen_labels(self.pod_labels))
-        object.__setattr__(self, "namespace_labels", frozen_labels(self.namespace_labels))
-        if self.template_labels is not None:
-            object.__setattr__(self, "template_labels", frozen_labels(self.template_labels))
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
-
 
 @dataclass(frozen=True)
-class WorkloadPeer:
+class WorkloadPeer(_PodsOfAWorkload):
     """A peer that is a pod owner (or Service): selected by namespace + pod labels."""
 
     namespace: str
@@ -100,15 +111,6 @@ class WorkloadPeer:
     template_labels: Mapping[str, str] | None = field(default=None, hash=False)
     ports: tuple[ContainerPort, ...] = ()
     ips: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "pod_labels", frozen_labels(self.pod_labels))
-        object.__setattr__(self, "namespace_labels", frozen_labels(self.namespace_labels))
-        if self.template_labels is not None:
-            object.__setattr__(self, "template_labels", frozen_labels(self.template_labels))
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)
