@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 from policies.engine.model import (
@@ -38,6 +38,15 @@ class _Context:
 
     def fail(self, path: str, message: str) -> NoReturn:
         raise PolicyError(self.policy, path, message)
+
+    def mapping(self, data: Any, path: str, allowed: Iterable[str], expected: str) -> Mapping[str, Any]:
+        """``data`` as a mapping with only ``allowed`` keys; otherwise fail naming the first bad field."""
+        if not isinstance(data, Mapping):
+            self.fail(path, expected)
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            self.fail(f"{path}.{unknown[0]}", "unknown field")
+        return data
 
 
 def policy_identity(manifest: Any) -> str:
@@ -73,12 +82,7 @@ def parse_policy(manifest: Any) -> Policy:
     if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace) or len(namespace) > 63:
         ctx.fail("metadata.namespace", f"not a namespace name: {namespace!r}")
 
-    spec = manifest.get("spec")
-    if not isinstance(spec, Mapping):
-        ctx.fail("spec", "required mapping")
-    unknown = sorted(set(spec) - _SPEC_FIELDS)
-    if unknown:
-        ctx.fail(f"spec.{unknown[0]}", "unknown field")
+    spec = ctx.mapping(manifest.get("spec"), "spec", _SPEC_FIELDS, "required mapping")
     if "podSelector" not in spec:
         ctx.fail("spec.podSelector", "required (use {} to select every pod of the namespace)")
     pod_selector = parse_selector(spec["podSelector"], "spec.podSelector", ctx.fail)
@@ -124,11 +128,7 @@ def _parse_rules(data: Any, path: str, peers_field: str, ctx: _Context) -> tuple
         rule_path = f"{path}[{i}]"
         if item is None:
             item = {}  # "- {}" and a bare "-" both mean "every peer, every port"
-        if not isinstance(item, Mapping):
-            ctx.fail(rule_path, "expected a mapping")
-        unknown = sorted(set(item) - {peers_field, "ports"})
-        if unknown:
-            ctx.fail(f"{rule_path}.{unknown[0]}", "unknown field")
+        item = ctx.mapping(item, rule_path, (peers_field, "ports"), "expected a mapping")
         peers_data = item.get(peers_field) or []
         if not isinstance(peers_data, list):
             ctx.fail(f"{rule_path}.{peers_field}", "expected a list of peers")
@@ -142,11 +142,7 @@ def _parse_rules(data: Any, path: str, peers_field: str, ctx: _Context) -> tuple
 
 
 def _parse_peer(data: Any, path: str, ctx: _Context) -> Peer:
-    if not isinstance(data, Mapping):
-        ctx.fail(path, "expected a mapping with podSelector, namespaceSelector or ipBlock")
-    unknown = sorted(set(data) - _PEER_FIELDS)
-    if unknown:
-        ctx.fail(f"{path}.{unknown[0]}", "unknown field")
+    data = ctx.mapping(data, path, _PEER_FIELDS, "expected a mapping with podSelector, namespaceSelector or ipBlock")
     present = [f for f in ("podSelector", "namespaceSelector", "ipBlock") if data.get(f) is not None]
     # The API server rejects an empty peer and an ipBlock combined with a selector.
     if not present:
@@ -178,11 +174,7 @@ def _parse_network(value: Any, path: str, ctx: _Context) -> ipaddress.IPv4Networ
 
 
 def _parse_ip_block(data: Any, path: str, ctx: _Context) -> IPBlock:
-    if not isinstance(data, Mapping):
-        ctx.fail(path, "expected a mapping with cidr and optional except")
-    unknown = sorted(set(data) - {"cidr", "except"})
-    if unknown:
-        ctx.fail(f"{path}.{unknown[0]}", "unknown field")
+    data = ctx.mapping(data, path, ("cidr", "except"), "expected a mapping with cidr and optional except")
     if "cidr" not in data:
         ctx.fail(f"{path}.cidr", "required")
     network = _parse_network(data["cidr"], f"{path}.cidr", ctx)
@@ -205,11 +197,7 @@ def _port_number(value: Any, path: str, ctx: _Context) -> int:
 
 
 def _parse_port(data: Any, path: str, ctx: _Context) -> PortSpec:
-    if not isinstance(data, Mapping):
-        ctx.fail(path, "expected a mapping with port, protocol and optional endPort")
-    unknown = sorted(set(data) - _PORT_FIELDS)
-    if unknown:
-        ctx.fail(f"{path}.{unknown[0]}", "unknown field")
+    data = ctx.mapping(data, path, _PORT_FIELDS, "expected a mapping with port, protocol and optional endPort")
     protocol = data.get("protocol")
     if protocol is None:
         protocol = "TCP"  # the API's default
