@@ -34,7 +34,6 @@ from django.db.models import F, Max
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from flows.ingest.store import RAW_FLOW_WRITE_LOCK
 from flows.models import (
     AggregationState,
     Cluster,
@@ -46,6 +45,7 @@ from flows.models import (
     Service,
     ServiceBackend,
 )
+from flows.store.raw_flows import RAW_FLOW_WRITE_LOCK
 
 log = logging.getLogger(__name__)
 

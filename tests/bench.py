@@ -52,10 +52,10 @@ def pipeline(days: int, copies: int) -> None:
 
     from flows import demo
     from flows.aggregate import aggregate_cluster
-    from flows.ingest.store import ingest_lines
-    from flows.inventory.parse import Snapshot, parse_object
-    from flows.inventory.store import apply_snapshot
+    from flows.ingest.inventory import Snapshot, parse_object
     from flows.models import Cluster, Communication
+    from flows.store.inventory import apply_snapshot
+    from flows.store.raw_flows import ingest_lines
 
     call_command("flush", interactive=False, verbosity=0)
     anchor = datetime(2026, 11, 1, tzinfo=UTC)

@@ -1,7 +1,9 @@
-"""Flow ingestion: parsers of flow formats (pure, no Django) and the writer of raw flows.
+"""Readers of every input format: pure Python (no Django, no ORM), records in, records out.
 
-- ``reader.parse_lines(lines, fmt)``: lines in, one FlowRecord | LineError | Skipped out per line.
-- ``hubble`` / ``netsec``: the two formats (``reader.FORMATS``); ``records``: what they return.
-- ``store.store_records(cluster, records)`` and ``store.ingest_lines(cluster, lines, fmt)``: the
-  database side, batched and idempotent. ``manage.py import_flows`` is a thin shell around them.
+- ``reader.parse_lines(lines, fmt)``: flow lines in, one FlowRecord | LineError | Skipped out per line;
+  ``hubble`` and ``netsec`` are the two flow formats (``reader.FORMATS``), ``records`` what they return.
+- ``inventory``: Kubernetes objects (a ``kubectl get ... -o yaml|json`` dump or API list items) as
+  frozen records and a ``Snapshot``.
+
+What writes these records to the database is ``flows.store``; a test keeps this package free of Django.
 """

@@ -1,4 +1,4 @@
-"""What every flow parser returns: plain records, no Django. The database writing is in store.py."""
+"""What every flow parser returns: plain records, no Django. The database writing is in flows.store.raw_flows."""
 
 from __future__ import annotations
 

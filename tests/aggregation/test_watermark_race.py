@@ -14,8 +14,8 @@ from django.db import connections, transaction
 
 from flows.aggregate import aggregate_cluster
 from flows.ingest.records import Endpoint, FlowRecord
-from flows.ingest.store import store_records
 from flows.models import Communication
+from flows.store.raw_flows import store_records
 from tests.factories import T0
 
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from flows.ingest import store
 from flows.ingest.reader import parse_lines
 from flows.ingest.records import Endpoint, FlowRecord
-from flows.ingest.store import COLUMNS, ingest_lines, store_records
 from flows.models import Cluster, RawFlow
+from flows.store import raw_flows as store
+from flows.store.raw_flows import COLUMNS, ingest_lines, store_records
 from tests.ingest.helpers import HUBBLE_SAMPLE, parse, sample
 
 pytestmark = pytest.mark.django_db

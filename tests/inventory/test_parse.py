@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from flows.inventory.parse import (
+from flows.ingest.inventory import (
     InventoryError,
     NetworkPolicyObj,
     PodObj,
@@ -30,7 +30,7 @@ def _by_name(objects: list) -> dict:
 
 
 def test_parser_does_not_import_django() -> None:
-    code = "import sys, flows.inventory.parse; sys.exit(any(m.startswith('django') for m in sys.modules))"
+    code = "import sys, flows.ingest.inventory; sys.exit(any(m.startswith('django') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

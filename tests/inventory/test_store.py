@@ -9,9 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from flows.inventory import store
-from flows.inventory.parse import Snapshot, parse_bytes, read_sources
-from flows.inventory.store import apply_snapshot
+from flows.ingest.inventory import Snapshot, parse_bytes, read_sources
 from flows.models import (
     ContainerPort,
     Namespace,
@@ -24,6 +22,8 @@ from flows.models import (
     ServicePort,
     Workload,
 )
+from flows.store import inventory as store
+from flows.store.inventory import apply_snapshot
 from tests.inventory import builders as b
 
 T0 = b.T0

@@ -9,10 +9,10 @@ from django.db import transaction
 
 from flows import demo
 from flows.aggregate import aggregate_cluster
-from flows.ingest.store import store_records
-from flows.inventory.parse import Snapshot, parse_object
-from flows.inventory.store import apply_snapshot
+from flows.ingest.inventory import Snapshot, parse_object
 from flows.models import CIDRConfig, Cluster, IPAlias
+from flows.store.inventory import apply_snapshot
+from flows.store.raw_flows import store_records
 
 # (cluster, days of flows): prod has the whole week, staging a day, so the picker has a choice.
 CLUSTERS = (("prod", 7), ("staging", 1))

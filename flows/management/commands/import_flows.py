@@ -18,8 +18,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from flows.ingest.reader import FORMATS
 from flows.ingest.records import IngestSummary
-from flows.ingest.store import DEFAULT_BATCH_SIZE, ingest_lines
 from flows.models import Cluster
+from flows.store.raw_flows import DEFAULT_BATCH_SIZE, ingest_lines
 
 MAX_PRINTED_ERRORS = 20
 PROGRESS_INTERVAL = 0.5  # seconds between two progress lines on a terminal

@@ -19,9 +19,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from flows.inventory.parse import InventoryError, read_sources
-from flows.inventory.store import apply_snapshot
+from flows.ingest.inventory import InventoryError, read_sources
 from flows.models import Cluster, slug_validator
+from flows.store.inventory import apply_snapshot
 
 
 def _aware_time(text: str) -> datetime:

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from django.db import models, transaction
 
-from flows.inventory.parse import (
+from flows.ingest.inventory import (
     CONTROLLER_LABELS,
     WORKLOAD_KINDS,
     InventoryObj,

@@ -1,0 +1,5 @@
+"""The database writers of what ``flows.ingest`` reads.
+
+- ``raw_flows.store_records`` / ``raw_flows.ingest_lines``: flow records as raw flows, batched and idempotent.
+- ``inventory.apply_snapshot``: the one write path of the inventory (file imports and the live sync).
+"""
