@@ -28,8 +28,8 @@ class NodeAdmin(InventoryAdmin):
 
 @admin.register(models.Workload)
 class WorkloadAdmin(InventoryAdmin):
-    list_display = ["name", "kind", "namespace", "parent", "cluster", "deleted_at"]
-    list_filter = ["cluster", "kind", ("deleted_at", admin.EmptyFieldListFilter)]
+    list_display = ["name", "kind", "namespace", "parent", "placeholder", "cluster", "deleted_at"]
+    list_filter = ["cluster", "kind", "placeholder", ("deleted_at", admin.EmptyFieldListFilter)]
     raw_id_fields = ["namespace", "parent"]
 
 
@@ -43,11 +43,16 @@ class ServiceAddressInline(admin.TabularInline):
     extra = 0
 
 
+class ServiceEndpointInline(admin.TabularInline):
+    model = models.ServiceEndpoint
+    extra = 0
+
+
 @admin.register(models.Service)
 class ServiceAdmin(InventoryAdmin):
-    list_display = ["name", "namespace", "service_type", "cluster_ips", "cluster", "deleted_at"]
+    list_display = ["name", "namespace", "service_type", "cluster", "deleted_at"]
     raw_id_fields = ["namespace"]
-    inlines = [ServicePortInline, ServiceAddressInline]
+    inlines = [ServiceAddressInline, ServicePortInline, ServiceEndpointInline]
 
 
 class ContainerPortInline(admin.TabularInline):
@@ -132,7 +137,7 @@ class ObservedIPAdmin(DerivedAdmin):
 
 @admin.register(models.ServiceBackend)
 class ServiceBackendAdmin(DerivedAdmin):
-    list_display = ["ip", "port", "protocol", "workload", "target_port", "cluster"]
+    list_display = ["ip", "port", "protocol", "workload", "address", "target_port", "cluster"]
     list_filter = ["cluster"]
     search_fields = ["ip"]
 

@@ -15,7 +15,8 @@ What the SQL does, per bucket, on SQLite and PostgreSQL alike:
 3. resolves each side to the pod's owner: by the pod Hubble names, when the inventory knows it; else by
    IP *and time* through the pod address history (unless Hubble named another pod: the history is
    stale); else by the workload Hubble names, when we know it; a service address
-   resolves through ``ServiceBackend`` to its backend workloads and the translated target port;
+   resolves through ``ServiceBackend`` to its backend workloads (a Service without a selector to an
+   address of its endpoints, the API server's for ``default/kubernetes``) and the translated target port;
 4. groups events into connections (client IP and port, resolved server, port, protocol): a connection
    reported at both ends counts once, and one with any DROPPED event is an attempt "denied in cluster";
    traffic from the server pod's own node (kubelet probes) is flagged ``node_local``;
@@ -34,6 +35,8 @@ from django.db.models import F, Max
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from flows import apiserver
+from flows.iputil import ip_key
 from flows.models import (
     AggregationState,
     Cluster,
@@ -81,12 +84,13 @@ def _side_select(prefix: str) -> str:
     )
 
 
-def _resolve_workload(prefix: str) -> str:
+def _resolve_workload(prefix: str, ip: str) -> str:
     """Resolution of one side to its top-level workload id.
 
     Hubble names the pod as its agent saw it at that moment, so a pod it names that the inventory knows
     comes first. Then the address history by IP and time, unless Hubble named another pod (the history
-    is stale: the address moved to a pod the inventory has not seen yet). Then Hubble's workload.
+    is stale: the address moved to a pod the inventory has not seen yet). Then Hubble's workload. ``ip`` is
+    the column holding the side's address (the server's after service translation).
     """
     return f"""
     COALESCE(
@@ -95,7 +99,7 @@ def _resolve_workload(prefix: str) -> str:
           AND p.name = o.{prefix}_pod AND p.host_network = FALSE
         ORDER BY p.id DESC LIMIT 1),
       (SELECT p.workload_id FROM flows_podaddress pa JOIN flows_pod p ON p.id = pa.pod_id
-        WHERE pa.cluster_id = %(cluster)s AND pa.ip = o.{prefix}_ip AND pa.valid_from <= o.time
+        WHERE pa.cluster_id = %(cluster)s AND pa.ip = {ip} AND pa.valid_from <= o.time
           AND (pa.valid_to IS NULL OR pa.valid_to > o.time) AND (o.{prefix}_pod = '' OR p.name = o.{prefix}_pod)
         ORDER BY pa.valid_from DESC LIMIT 1),
       (SELECT COALESCE(w.parent_id, w.id) FROM flows_workload w JOIN flows_namespace n ON n.id = w.namespace_id
@@ -156,19 +160,24 @@ oriented AS (
 {_side_select("s")}
   FROM judged
 ),
-resolved AS MATERIALIZED (
-  SELECT o.time, o.protocol, o.verdict, o.c_ip, o.c_port, o.c_reserved,
-    {_resolve_workload("c")} AS c_wl,
-    COALESCE(sb.workload_id, {_resolve_workload("s")}) AS s_wl,
-    COALESCE(sb.target_port, o.s_port) AS port,
-    o.s_ip,
-    (SELECT p.host_ip FROM flows_podaddress pa JOIN flows_pod p ON p.id = pa.pod_id
-      WHERE pa.cluster_id = %(cluster)s AND pa.ip = o.s_ip AND pa.valid_from <= o.time
-        AND (pa.valid_to IS NULL OR pa.valid_to > o.time)
-      ORDER BY pa.valid_from DESC LIMIT 1) AS s_host_ip
+translated AS (
+  SELECT o.*, sb.workload_id AS sb_wl,
+         COALESCE(NULLIF(sb.address, ''), o.s_ip) AS t_ip, COALESCE(sb.target_port, o.s_port) AS t_port
   FROM oriented o
   LEFT JOIN flows_servicebackend sb
     ON sb.cluster_id = %(cluster)s AND sb.ip = o.s_ip AND sb.port = o.s_port AND sb.protocol = o.protocol
+),
+resolved AS MATERIALIZED (
+  SELECT o.time, o.protocol, o.verdict, o.c_ip, o.c_port, o.c_reserved,
+    {_resolve_workload("c", "o.c_ip")} AS c_wl,
+    COALESCE(o.sb_wl, {_resolve_workload("s", "o.t_ip")}) AS s_wl,
+    o.t_port AS port,
+    o.t_ip AS s_ip,
+    (SELECT p.host_ip FROM flows_podaddress pa JOIN flows_pod p ON p.id = pa.pod_id
+      WHERE pa.cluster_id = %(cluster)s AND pa.ip = o.t_ip AND pa.valid_from <= o.time
+        AND (pa.valid_to IS NULL OR pa.valid_to > o.time)
+      ORDER BY pa.valid_from DESC LIMIT 1) AS s_host_ip
+  FROM translated o
 ),
 conn AS (
   SELECT c_wl, CASE WHEN c_wl IS NULL THEN c_ip ELSE '' END AS c_unresolved,
@@ -194,9 +203,11 @@ def _db_datetime(value: datetime) -> object:
 
 
 def refresh_service_backends(cluster: Cluster) -> int:
-    """Rebuild where each service address and port lands: backend workloads and their target ports.
+    """Rebuild where each service address and port lands, and on which (target) port.
 
-    A loop per service and backend pod (inventory size), never per flow.
+    A Service with a selector lands on its pods' workloads; one without on its endpoints' lowest address
+    (``ServiceBackend``), and ``default/kubernetes`` without endpoints on the API server's fallback
+    addresses (``flows.apiserver``). A loop per service and backend (inventory size), never per flow.
     """
     pods_by_namespace: dict[int, list[Pod]] = defaultdict(list)
     for pod in Pod.objects.filter(cluster=cluster, workload__isnull=False, host_network=False):
@@ -205,33 +216,49 @@ def refresh_service_backends(cluster: Cluster) -> int:
         (cp.pod_id, cp.name, cp.protocol): cp.port
         for cp in ContainerPort.objects.filter(pod__cluster=cluster).exclude(name="")
     }
-    rows: dict[tuple[str, int, str, int], int] = {}
+    rows: dict[tuple[str, int, str, int | None, str], int] = {}
     claimed: dict[tuple[str, int, str], int] = {}  # (ip, port, protocol) → the service that owns it
     # Live services first: a ClusterIP that a deleted service once had belongs to its live successor.
     services = (Service.objects.filter(cluster=cluster).order_by(F("deleted_at").desc(nulls_first=True), "id")
-                .prefetch_related("addresses", "service_ports"))
+                .select_related("namespace").prefetch_related("addresses", "service_ports", "endpoints"))
+    api_fallback: list[str] | None = None
     for service in services:
-        if not service.selector:
-            continue
-        backends = [
-            pod for pod in pods_by_namespace.get(service.namespace_id, [])
-            if all(pod.labels.get(k) == v for k, v in service.selector.items())
-        ]
         for sp in service.service_ports.all():
-            for pod in backends:
-                if sp.target_port_name:
-                    target = named_ports.get((pod.id, sp.target_port_name, sp.protocol))
-                    if target is None:
-                        continue  # the pod does not declare that named port: traffic cannot land there
-                else:
-                    target = sp.target_port or sp.port
-                for address in service.addresses.all():
-                    if claimed.setdefault((address.ip, sp.port, sp.protocol), service.id) == service.id:
-                        rows[(address.ip, sp.port, sp.protocol, pod.workload_id)] = target
+            targets: list[tuple[int | None, str, int]] = []  # (workload, address, target port)
+            if service.selector:
+                for pod in pods_by_namespace.get(service.namespace_id, []):
+                    if not all(pod.labels.get(k) == v for k, v in service.selector.items()):
+                        continue
+                    if sp.target_port_name:
+                        target = named_ports.get((pod.id, sp.target_port_name, sp.protocol))
+                        if target is None:
+                            continue  # the pod does not declare that named port: traffic cannot land there
+                    else:
+                        target = sp.target_port or sp.port
+                    targets.append((pod.workload_id, "", target))
+            else:
+                # kube-proxy pairs a Service port with the endpoint port of the same name.
+                endpoints = sorted(((e.ip, e.port) for e in service.endpoints.all()
+                                    if e.protocol == sp.protocol and e.name == sp.name), key=lambda e: ip_key(e[0]))
+                default_port = sp.target_port or sp.port
+                if not endpoints and (service.namespace.name, service.name) == (
+                        apiserver.SERVICE_NAMESPACE, apiserver.SERVICE_NAME):
+                    if api_fallback is None:
+                        api_fallback = sorted(apiserver.fallback_addresses(cluster), key=ip_key)
+                    endpoints = [(ip, default_port) for ip in api_fallback]
+                if endpoints:
+                    ip, port = endpoints[0]
+                    targets.append((None, ip, port or default_port))
+            for address in service.addresses.all():
+                if claimed.setdefault((address.ip, sp.port, sp.protocol), service.id) != service.id:
+                    continue
+                for workload_id, backend, target in targets:
+                    rows[(address.ip, sp.port, sp.protocol, workload_id, backend)] = target
     ServiceBackend.objects.filter(cluster=cluster).delete()
     ServiceBackend.objects.bulk_create(
-        ServiceBackend(cluster=cluster, ip=ip, port=port, protocol=proto, workload_id=wl, target_port=target)
-        for (ip, port, proto, wl), target in rows.items()
+        ServiceBackend(cluster=cluster, ip=ip, port=port, protocol=proto, workload_id=wl, address=backend,
+                       target_port=target)
+        for (ip, port, proto, wl, backend), target in rows.items()
     )
     return len(rows)
 

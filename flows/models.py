@@ -118,6 +118,9 @@ class Workload(InventoryObject):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     selector = models.JSONField(default=dict, blank=True, help_text="LabelSelector of the controller")
     template_labels = models.JSONField(default=dict, blank=True, help_text="Labels of its pod template")
+    placeholder = models.BooleanField(
+        default=False, help_text="named by its pods or children but missing from the inventory: template unknown"
+    )
 
     class Meta:
         ordering = ["cluster", "namespace__name", "kind", "name"]
@@ -136,8 +139,6 @@ class Service(InventoryObject):
     namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="services")
     service_type = models.CharField(max_length=20, default="ClusterIP")
     selector = models.JSONField(default=dict, blank=True, help_text="spec.selector (matchLabels only)")
-    cluster_ips = models.JSONField(default=list, blank=True)
-    ports = models.JSONField(default=list, blank=True, help_text="[{name, port, targetPort, protocol}]")
 
     class Meta:
         ordering = ["cluster", "namespace__name", "name"]
@@ -175,6 +176,28 @@ class ServicePort(models.Model):
 
     def __str__(self) -> str:
         return f"{self.port}/{self.protocol} → {self.target_port or self.target_port_name or self.port}"
+
+
+class ServiceEndpoint(models.Model):
+    """An address (and port) behind a Service without a selector, from its EndpointSlices or Endpoints.
+
+    ``default/kubernetes`` (the API server) and Services in front of something outside the cluster have no
+    pods to say where their traffic lands; these rows do. ``port`` empty: every port of the address.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="endpoints")
+    ip = models.CharField(max_length=45)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    protocol = models.CharField(max_length=8, default="TCP")
+    name = models.CharField(max_length=63, blank=True, help_text="matches the name of the Service port")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "ip", "port", "protocol"], name="uniq_service_endpoint")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ip}:{self.port or '*'}/{self.protocol} ({self.service})"
 
 
 class Pod(InventoryObject):
@@ -407,23 +430,30 @@ class CIDRConfig(IPRange):
 
 
 class ServiceBackend(models.Model):
-    """Where traffic to a service address lands: backend workload and translated (target) port.
+    """Where traffic to a service address lands: a backend workload, or an address, and the target port.
 
-    Derived from services and pods by aggregation, so that ClusterIP flows translate in one SQL join.
+    Derived from services, pods and endpoints by aggregation, so that ClusterIP flows translate in one SQL
+    join. A Service with a selector lands on its pods' workloads; one without (``default/kubernetes``, an
+    external database) on an address of its endpoints (``address``, the lowest: every address of the
+    Service is allowed together when a policy is written, so which one took a connection does not matter).
     """
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
     ip = models.CharField(max_length=45)
     port = models.PositiveIntegerField()
     protocol = models.CharField(max_length=8)
-    workload = models.ForeignKey(Workload, on_delete=models.CASCADE)
+    workload = models.ForeignKey(Workload, null=True, blank=True, on_delete=models.CASCADE)
+    address = models.CharField(max_length=45, blank=True, help_text="set when the backend is not a pod")
     target_port = models.PositiveIntegerField()
 
     class Meta:
         indexes = [models.Index(fields=["cluster", "ip", "port"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(workload__isnull=False) | ~Q(address=""), name="service_backend_target")
+        ]
 
     def __str__(self) -> str:
-        return f"{self.ip}:{self.port}/{self.protocol} → {self.workload}:{self.target_port}"
+        return f"{self.ip}:{self.port}/{self.protocol} → {self.workload or self.address}:{self.target_port}"
 
 
 class ObservedIP(models.Model):

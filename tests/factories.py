@@ -15,6 +15,7 @@ from flows.models import (
     RawFlow,
     Service,
     ServiceAddress,
+    ServiceEndpoint,
     ServicePort,
     Workload,
 )
@@ -59,7 +60,7 @@ def pod(cluster: Cluster, wl: Workload, name: str, ip: str | None, *, ports: tup
 def service(cluster: Cluster, ns: str, name: str, selector: dict, cluster_ip: str,
             ports: list[tuple[int, str, int | str]]) -> Service:
     svc = Service.objects.create(
-        cluster=cluster, namespace=namespace(cluster, ns), name=name, selector=selector, cluster_ips=[cluster_ip]
+        cluster=cluster, namespace=namespace(cluster, ns), name=name, selector=selector
     )
     ServiceAddress.objects.create(cluster=cluster, service=svc, ip=cluster_ip)
     for port, proto, target in ports:
@@ -68,6 +69,19 @@ def service(cluster: Cluster, ns: str, name: str, selector: dict, cluster_ip: st
             target_port=target if isinstance(target, int) else None,
             target_port_name=target if isinstance(target, str) else "",
         )
+    return svc
+
+
+def endpoint(svc: Service, ip: str, port: int | None, name: str = "", proto: str = "TCP") -> ServiceEndpoint:
+    return ServiceEndpoint.objects.create(service=svc, ip=ip, port=port, protocol=proto, name=name)
+
+
+def api_server(cluster: Cluster, *addresses: str) -> Service:
+    """``default/kubernetes`` on 10.96.0.1:443 (no selector), with an endpoint on 6443 per address."""
+    svc = service(cluster, "default", "kubernetes", {}, "10.96.0.1", [(443, "TCP", 6443)])
+    ServicePort.objects.filter(service=svc).update(name="https")
+    for ip in addresses:
+        endpoint(svc, ip, 6443, "https")
     return svc
 
 

@@ -26,7 +26,10 @@ import yaml
 
 # The kinds an inventory is made of; any other kind in a dump is counted and skipped.
 WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob")
-SUPPORTED_KINDS: tuple[str, ...] = ("Namespace", "Node", "Pod", "Service", *WORKLOAD_KINDS, "NetworkPolicy")
+ENDPOINT_KINDS: tuple[str, ...] = ("EndpointSlice", "Endpoints")
+SUPPORTED_KINDS: tuple[str, ...] = (
+    "Namespace", "Node", "Pod", "Service", *ENDPOINT_KINDS, *WORKLOAD_KINDS, "NetworkPolicy",
+)
 
 # API groups each kind may come from. The kind name alone is not enough: Calico, for one, has its own
 # `NetworkPolicy` kind (projectcalico.org/v3) with a different schema. An object without apiVersion
@@ -36,6 +39,8 @@ _API_GROUPS: dict[str, frozenset[str]] = {
     "Node": frozenset({""}),
     "Pod": frozenset({""}),
     "Service": frozenset({""}),
+    "EndpointSlice": frozenset({"discovery.k8s.io"}),
+    "Endpoints": frozenset({""}),
     "Deployment": frozenset({"apps", "extensions"}),
     "ReplicaSet": frozenset({"apps", "extensions"}),
     "DaemonSet": frozenset({"apps", "extensions"}),
@@ -44,23 +49,6 @@ _API_GROUPS: dict[str, frozenset[str]] = {
     "CronJob": frozenset({"batch"}),
     "NetworkPolicy": frozenset({"networking.k8s.io", "extensions"}),
 }
-
-# Labels that controllers stamp on the pods they make. They identify one revision or one run, so a
-# selector built from them would stop matching at the next rollout (design §4).
-CONTROLLER_LABELS: frozenset[str] = frozenset(
-    {
-        "pod-template-hash",
-        "controller-revision-hash",
-        "pod-template-generation",
-        "statefulset.kubernetes.io/pod-name",
-        "apps.kubernetes.io/pod-index",
-        "job-name",
-        "controller-uid",
-        "batch.kubernetes.io/job-name",
-        "batch.kubernetes.io/controller-uid",
-        "batch.kubernetes.io/job-completion-index",
-    }
-)
 
 _PROTOCOLS = frozenset({"TCP", "UDP", "SCTP"})
 _TERMINATED_PHASES = frozenset({"Succeeded", "Failed"})
@@ -132,6 +120,30 @@ class ServiceObj(_Object):
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointObj:
+    """One address and port behind a Service; ``port`` None is every port (an EndpointSlice without ports)."""
+
+    ip: str
+    port: int | None
+    protocol: str = "TCP"
+    name: str = ""  # the port's name: it matches the name of the Service port that leads to it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointsObj(_Object):
+    """An EndpointSlice (discovery.k8s.io/v1) or a legacy Endpoints object: where a Service's traffic lands.
+
+    Only Services without a selector need them (``default/kubernetes``, an external database behind a
+    Service): the pods of a selector say where the traffic of the others lands.
+    """
+
+    kind: str  # one of ENDPOINT_KINDS
+    namespace: str
+    service: str
+    endpoints: tuple[EndpointObj, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerPortObj:
     port: int
     protocol: str = "TCP"
@@ -170,7 +182,7 @@ class NetworkPolicyObj(_Object):
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-InventoryObj = NamespaceObj | NodeObj | WorkloadObj | ServiceObj | PodObj | NetworkPolicyObj
+InventoryObj = NamespaceObj | NodeObj | WorkloadObj | ServiceObj | EndpointsObj | PodObj | NetworkPolicyObj
 
 
 @dataclass(frozen=True)
@@ -456,10 +468,8 @@ def _parse_workload(obj: dict[str, Any], kind: str) -> WorkloadObj:
         template = _mapping(job_spec.get("template"), tpath)
         template_labels = _labels(_mapping(template.get("metadata"), f"{tpath}.metadata").get("labels"),
                                   f"{tpath}.metadata.labels")
-        # A CronJob has no selector of its own; its pods are recognised by their template labels.
-        # An empty result stays {} (not {"matchLabels": {}}, which would select every pod).
-        match = {k: v for k, v in template_labels.items() if k not in CONTROLLER_LABELS}
-        selector: dict[str, Any] = {"matchLabels": match} if match else {}
+        # A CronJob has no selector of its own: {} here, and its runs' pods carry the template's labels.
+        selector: dict[str, Any] = {}
     else:
         selector = _selector(spec.get("selector"), "spec.selector")
         template = _mapping(spec.get("template"), "spec.template")
@@ -508,6 +518,56 @@ def _parse_service(obj: dict[str, Any]) -> ServiceObj:
         **fields, service_type=_str(spec.get("type"), "spec.type") or "ClusterIP",
         selector=_labels(spec.get("selector"), "spec.selector"), cluster_ips=tuple(cluster_ips), ports=tuple(ports),
     )
+
+
+_SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+def _endpoint_port(item: object, path: str) -> tuple[int | None, str, str]:
+    item = _mapping(item, path, required=True)
+    port = None if item.get("port") is None else _port(item.get("port"), f"{path}.port")
+    return port, _protocol(item.get("protocol"), f"{path}.protocol"), _str(item.get("name"), f"{path}.name")
+
+
+def _cross(ips: Sequence[str], ports: Sequence[tuple[int | None, str, str]]) -> list[EndpointObj]:
+    # An address list without ports reaches every port of the address.
+    return [EndpointObj(ip, port, proto, name) for ip in ips for port, proto, name in (ports or [(None, "TCP", "")])]
+
+
+def _parse_endpoint_slice(obj: dict[str, Any]) -> EndpointsObj | None:
+    fields = _common(obj, namespaced=True)
+    service = fields["labels"].get(_SERVICE_NAME_LABEL, "")
+    if not service:
+        return None  # a slice that no Service owns (managed by hand for something else)
+    address_type = _str(obj.get("addressType"), "addressType")
+    ports = [_endpoint_port(p, f"ports[{i}]") for i, p in enumerate(_list(obj.get("ports"), "ports"))]
+    ips: list[str] = []
+    for i, endpoint in enumerate(_list(obj.get("endpoints"), "endpoints")):
+        path = f"endpoints[{i}]"
+        endpoint = _mapping(endpoint, path, required=True)
+        addresses = _list(endpoint.get("addresses"), f"{path}.addresses")
+        if address_type == "FQDN":
+            continue  # a name, not an address: nothing a NetworkPolicy can allow by ipBlock
+        ips += [_ip(a, f"{path}.addresses[{j}]") for j, a in enumerate(addresses)]
+    return EndpointsObj(**fields, kind="EndpointSlice", service=service, endpoints=tuple(_cross(ips, ports)))
+
+
+def _parse_endpoints(obj: dict[str, Any]) -> EndpointsObj:
+    fields = _common(obj, namespaced=True)
+    endpoints: list[EndpointObj] = []
+    for i, subset in enumerate(_list(obj.get("subsets"), "subsets")):
+        path = f"subsets[{i}]"
+        subset = _mapping(subset, path, required=True)
+        ports = [_endpoint_port(p, f"{path}.ports[{j}]") for j, p in enumerate(_list(subset.get("ports"),
+                                                                                      f"{path}.ports"))]
+        ips = []
+        # Addresses not ready yet still receive traffic once they are: a policy must allow them too.
+        for list_name in ("addresses", "notReadyAddresses"):
+            for j, address in enumerate(_list(subset.get(list_name), f"{path}.{list_name}")):
+                apath = f"{path}.{list_name}[{j}]"
+                ips.append(_ip(_mapping(address, apath, required=True).get("ip"), f"{apath}.ip"))
+        endpoints += _cross(ips, ports)
+    return EndpointsObj(**fields, kind="Endpoints", service=fields["name"], endpoints=tuple(endpoints))
 
 
 def _container_ports(spec: dict[str, Any]) -> tuple[ContainerPortObj, ...]:
@@ -604,6 +664,10 @@ def parse_object(obj: object, *, kind: str | None = None) -> InventoryObj | None
         return _parse_pod(data)
     if kind == "Service":
         return _parse_service(data)
+    if kind == "EndpointSlice":
+        return _parse_endpoint_slice(data)
+    if kind == "Endpoints":
+        return _parse_endpoints(data)
     if kind == "NetworkPolicy":
         return _parse_network_policy(data)
     return _parse_workload(data, kind)

@@ -36,8 +36,9 @@ from typing import Any, TypeVar
 from django.db import models, transaction
 
 from flows.ingest.inventory import (
-    CONTROLLER_LABELS,
+    ENDPOINT_KINDS,
     WORKLOAD_KINDS,
+    EndpointsObj,
     InventoryObj,
     NamespaceObj,
     NetworkPolicyObj,
@@ -58,6 +59,7 @@ from flows.models import (
     PodAddress,
     Service,
     ServiceAddress,
+    ServiceEndpoint,
     ServicePort,
     Workload,
 )
@@ -170,16 +172,25 @@ def _start(pod: PodObj, observed_at: datetime) -> datetime:
     return pod.start_time or pod.created_at or observed_at
 
 
-def _selector_from_labels(labels: dict[str, str]) -> dict[str, Any]:
-    match = {k: v for k, v in labels.items() if k not in CONTROLLER_LABELS}
-    # {} rather than {"matchLabels": {}}: an empty selector would select every pod of the namespace.
-    return {"matchLabels": match} if match else {}
-
-
 # ----------------------------------------------------------------------------------------------- applier
 
 WorkloadKey = tuple[str, str, str]  # (namespace, kind, name)
 PodKey = tuple[str, str, str]  # (namespace, name, uid)
+ServiceKey = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class _Namespaces:
+    """The namespace rows of the cluster once applied: what every later step needs to place its objects."""
+
+    rows: dict[str, Namespace]
+
+    def id(self, name: str) -> int:
+        return self.rows[name].pk
+
+    @property
+    def names(self) -> dict[int, str]:
+        return {row.pk: name for name, row in self.rows.items()}
 
 
 @dataclass
@@ -202,16 +213,15 @@ class _Applier:
         self.namespaces: dict[str, NamespaceObj] = {}
         self.nodes: dict[str, NodeObj] = {}
         self.workloads: dict[WorkloadKey, WorkloadObj] = {}
-        self.services: dict[tuple[str, str], ServiceObj] = {}
+        self.services: dict[ServiceKey, ServiceObj] = {}
+        self.endpoints: dict[ServiceKey, list[EndpointsObj]] = defaultdict(list)
         self.pods: dict[PodKey, PodObj] = {}
         self.policies: dict[tuple[str, str], NetworkPolicyObj] = {}
         for obj in snapshot.objects:
             self._add(obj)
         # The namespaces the snapshot speaks for: those it lists, and those any of its objects live in.
         # A dump of one namespace (`kubectl get ... -n shop`) thus deletes nothing in the others.
-        self.covered = set(self.namespaces) | {
-            key[0] for keys in (self.workloads, self.services, self.pods, self.policies) for key in keys
-        }
+        self.covered = set(self.namespaces) | self.referenced_namespaces()
 
     def _add(self, obj: InventoryObj) -> None:
         if isinstance(obj, NamespaceObj):
@@ -222,12 +232,19 @@ class _Applier:
             self.workloads[(obj.namespace, obj.kind, obj.name)] = obj
         elif isinstance(obj, ServiceObj):
             self.services[(obj.namespace, obj.name)] = obj
+        elif isinstance(obj, EndpointsObj):
+            self.endpoints[(obj.namespace, obj.service)].append(obj)
         elif isinstance(obj, PodObj):
             self.pods[(obj.namespace, obj.name, obj.uid)] = obj
         elif isinstance(obj, NetworkPolicyObj):
             self.policies[(obj.namespace, obj.name)] = obj
         else:  # pragma: no cover - the union above is exhaustive
             raise TypeError(f"not an inventory object: {obj!r}")
+
+    def referenced_namespaces(self) -> set[str]:
+        """Namespaces that the snapshot's namespaced objects live in."""
+        groups = (self.workloads, self.services, self.endpoints, self.pods, self.policies)
+        return {key[0] for group in groups for key in group}
 
     def deletes(self, kind: str) -> bool:
         """Whether rows of this kind that the snapshot does not list are gone."""
@@ -238,12 +255,12 @@ class _Applier:
         return key not in wanted and key[0] in self.covered and self.deletes(kind)
 
     def run(self) -> ImportStats:
-        self.apply_namespaces()
+        namespaces = self.apply_namespaces()
         self.apply_nodes()
-        self.apply_workloads()
-        self.apply_services()
-        self.apply_pods()
-        self.apply_network_policies()
+        pod_workload_ids = self.apply_workloads(namespaces)
+        self.apply_services(namespaces)
+        self.apply_pods(namespaces, pod_workload_ids)
+        self.apply_network_policies(namespaces)
         return self.stats
 
     # -------------------------------------------------------------------------------------- generic upsert
@@ -285,6 +302,42 @@ class _Applier:
         rows.update(zip(created_keys, _create(model, created), strict=True))
         return rows, touched
 
+    def sync_children(
+        self, model: type[M], parent: str, key_fields: tuple[str, ...],
+        wanted: Mapping[int, Mapping[tuple, Mapping[str, Any]]], **constant: Any,
+    ) -> set[int]:
+        """Make the child rows of each parent exactly those wanted; return the ids of parents whose changed.
+
+        ``wanted`` maps a parent id to its children, each by the values of ``key_fields`` (what tells two
+        children of one parent apart) to its other values. ``constant`` values go into every new row.
+        """
+        have: dict[int, dict[tuple, M]] = defaultdict(dict)
+        for chunk in _chunks(sorted(wanted)):
+            for row in model.objects.filter(**{f"{parent}_id__in": chunk}):
+                have[getattr(row, f"{parent}_id")][tuple(getattr(row, f) for f in key_fields)] = row
+        new: list[M] = []
+        stale: list[int] = []
+        changed: set[int] = set()
+        for parent_id, children in wanted.items():
+            old = have.get(parent_id, {})
+            for key, values in children.items():
+                row = old.get(key)
+                if row is None:
+                    new.append(model(**{f"{parent}_id": parent_id}, **dict(zip(key_fields, key, strict=True)),
+                                     **values, **constant))
+                    changed.add(parent_id)
+                elif fields := _assign(row, dict(values)):
+                    self.writer.update(row, fields)
+                    changed.add(parent_id)
+            for key, row in old.items():
+                if key not in children:
+                    stale.append(row.pk)
+                    changed.add(parent_id)
+        _delete_ids(model, stale)
+        _create(model, new)
+        self.writer.flush_updates(model)
+        return changed
+
     def promote(self, kind: str, keys: Iterable[Any], touched: set[Any]) -> None:
         """An object whose own row was unchanged but whose ports or addresses changed counts as updated."""
         moved = len(set(keys) - touched)
@@ -303,21 +356,20 @@ class _Applier:
 
     # ------------------------------------------------------------------------------------------ namespaces
 
-    def apply_namespaces(self) -> None:
+    def apply_namespaces(self) -> _Namespaces:
         existing = {ns.name: ns for ns in Namespace.objects.filter(cluster=self.cluster)}
         wanted = {
             name: {"name": name, "uid": o.uid, "labels": o.labels, "created_at": o.created_at}
             for name, o in self.namespaces.items()
         }
-        referenced = {key[0] for group in (self.workloads, self.services, self.pods, self.policies) for key in group}
-        implied = referenced - set(wanted)
+        implied = self.referenced_namespaces() - set(wanted)
         for name in implied:
             wanted[name] = {"name": name, "uid": "", "labels": {}, "created_at": None}
-        self.ns_rows, _ = self.upsert(Namespace, existing, wanted, "Namespace", implied=implied)
-        self.ns_names = {row.pk: name for name, row in self.ns_rows.items()}
+        rows, _ = self.upsert(Namespace, existing, wanted, "Namespace", implied=implied)
         if self.deletes("Namespace"):
             # Only the row is marked: its workloads, pods and policies stay for the flows of the past.
-            self.soft_delete(Namespace, [r for n, r in self.ns_rows.items() if n not in wanted], "Namespace")
+            self.soft_delete(Namespace, [r for n, r in rows.items() if n not in wanted], "Namespace")
+        return _Namespaces(rows)
 
     # ----------------------------------------------------------------------------------------------- nodes
 
@@ -347,11 +399,14 @@ class _Applier:
 
     # ------------------------------------------------------------------------------------------- workloads
 
-    def apply_workloads(self) -> None:
+    def apply_workloads(self, namespaces: _Namespaces) -> dict[PodKey, int]:
+        """Upsert the workloads (and the placeholders their references imply); return each pod's top-level
+        workload id."""
         rows_by_key: dict[WorkloadKey, Workload] = {}
         by_uid: dict[str, WorkloadKey] = {}
+        names = namespaces.names
         for row in Workload.objects.filter(cluster=self.cluster):
-            key = (self.ns_names[row.namespace_id], row.kind, row.name)
+            key = (names[row.namespace_id], row.kind, row.name)
             rows_by_key[key] = row
             if row.uid:
                 by_uid[row.uid] = key
@@ -377,7 +432,7 @@ class _Applier:
                 parent = resolve(o.namespace, o.owner)
             wanted[key] = _WantedWorkload(
                 {"kind": o.kind, "name": o.name, "uid": o.uid, "labels": o.labels, "created_at": o.created_at,
-                 "selector": o.selector, "template_labels": o.template_labels},
+                 "selector": o.selector, "template_labels": o.template_labels, "placeholder": False},
                 parent, o.kind,
             )
 
@@ -393,7 +448,7 @@ class _Applier:
                 self.stats.placeholders.append(f"{key[1]} {key[0]}/{key[2]} (owner of {child})")
             wanted[key] = _WantedWorkload(
                 {"kind": key[1], "name": key[2], "uid": uid, "labels": {}, "created_at": None,
-                 "selector": {}, "template_labels": {}},
+                 "selector": {}, "template_labels": {}, "placeholder": True},
                 parent, BARE_POD if key[1] == "Pod" else key[1], implied=True,
             )
             if parent is not None:
@@ -412,9 +467,10 @@ class _Applier:
                 ensure(okey, pod.owner.uid, f"Pod {pod.namespace}/{pod.name}", pod)
             else:
                 okey = (pod.namespace, "Pod", pod.name)
+                # A bare pod is its own template; it has no selector of its own.
                 wanted[okey] = _WantedWorkload(
                     {"kind": "Pod", "name": pod.name, "uid": "", "labels": pod.labels, "created_at": pod.created_at,
-                     "selector": _selector_from_labels(pod.labels), "template_labels": pod.labels},
+                     "selector": {}, "template_labels": pod.labels, "placeholder": False},
                     None, BARE_POD,
                 )
             pod_owner[pkey] = okey
@@ -425,13 +481,12 @@ class _Applier:
         implied = {k for k, w in wanted.items() if w.implied}
         for with_parent in (False, True):
             values = {
-                key: {**w.values, "namespace_id": self.ns_rows[key[0]].pk,
+                key: {**w.values, "namespace_id": namespaces.id(key[0]),
                       "parent_id": rows[w.parent].pk if w.parent else None}
                 for key, w in wanted.items() if (w.parent is not None) == with_parent
             }
             stats_keys = {key: wanted[key].stats_key for key in values}
             rows, _ = self.upsert(Workload, rows, values, stats_keys, implied=implied & set(values))
-        self.wl_rows = rows
 
         if self.full:
             gone: dict[str, list[Workload]] = defaultdict(list)
@@ -453,7 +508,7 @@ class _Applier:
                 key = parent
             return key
 
-        self.pod_workload_id = {pkey: rows[top(okey)].pk for pkey, okey in pod_owner.items()}
+        return {pkey: rows[top(okey)].pk for pkey, okey in pod_owner.items()}
 
     def infer_parent(self, key: WorkloadKey, pod: PodObj | None, known: Any) -> WorkloadKey | None:
         """The controller above a placeholder ReplicaSet or Job, when its name gives it away for sure."""
@@ -472,90 +527,67 @@ class _Applier:
 
     # -------------------------------------------------------------------------------------------- services
 
-    def apply_services(self) -> None:
-        existing = {(self.ns_names[s.namespace_id], s.name): s for s in Service.objects.filter(cluster=self.cluster)}
-        wanted = {}
-        for key, o in self.services.items():
-            wanted[key] = {
-                "namespace_id": self.ns_rows[o.namespace].pk, "name": o.name, "uid": o.uid, "labels": o.labels,
-                "created_at": o.created_at, "service_type": o.service_type, "selector": o.selector,
-                "cluster_ips": list(o.cluster_ips),
-                "ports": [
-                    {"name": p.name, "port": p.port, "protocol": p.protocol,
-                     "targetPort": p.target_port if p.target_port is not None else p.target_port_name}
-                    for p in o.ports
-                ],
-            }
+    def apply_services(self, namespaces: _Namespaces) -> None:
+        names = namespaces.names
+        existing = {(names[s.namespace_id], s.name): s for s in Service.objects.filter(cluster=self.cluster)}
+        wanted = {
+            key: {"namespace_id": namespaces.id(o.namespace), "name": o.name, "uid": o.uid, "labels": o.labels,
+                  "created_at": o.created_at, "service_type": o.service_type, "selector": o.selector}
+            for key, o in self.services.items()
+        }
         rows, touched = self.upsert(Service, existing, wanted, "Service")
         if self.deletes("Service"):
             # A deleted service keeps its addresses and ports: old flows to its ClusterIP still resolve.
             self.soft_delete(Service, [r for k, r in rows.items() if self.gone("Service", k, wanted)], "Service")
-        if not self.services:
-            return
+        ids = {key: rows[key].pk for key in self.services}
+        changed = self.sync_children(
+            ServiceAddress, "service", ("ip",),
+            {ids[key]: {(ip,): {} for ip in o.cluster_ips} for key, o in self.services.items()},
+            cluster=self.cluster,
+        )
+        changed |= self.sync_children(
+            ServicePort, "service", ("port", "protocol"),
+            {ids[key]: {(p.port, p.protocol): {"name": p.name, "target_port": p.target_port,
+                                               "target_port_name": p.target_port_name} for p in o.ports}
+             for key, o in self.services.items()},
+        )
+        changed |= self.apply_endpoints(rows)
+        key_of = {row.pk: key for key, row in rows.items()}
+        self.promote("Service", {key_of[pk] for pk in changed}, touched)
 
-        service_ids = {key: rows[key].pk for key in self.services}
-        wanted_ids = set(service_ids.values())
-        old_addresses: dict[int, dict[str, int]] = defaultdict(dict)
-        for chunk in _chunks(sorted(wanted_ids)):
-            for pk, service_id, ip in ServiceAddress.objects.filter(service_id__in=chunk).values_list(
-                "id", "service_id", "ip"
-            ):
-                old_addresses[service_id][ip] = pk
-        new_addresses: list[ServiceAddress] = []
-        stale: list[int] = []
-        changed_services: set[tuple[str, str]] = set()
-        for key, o in self.services.items():
-            sid = service_ids[key]
-            have = old_addresses.get(sid, {})
-            for ip in o.cluster_ips:
-                if ip not in have:
-                    new_addresses.append(ServiceAddress(service_id=sid, cluster=self.cluster, ip=ip))
-                    changed_services.add(key)
-            for ip, pk in have.items():
-                if ip not in o.cluster_ips:
-                    stale.append(pk)
-                    changed_services.add(key)
-        _delete_ids(ServiceAddress, stale)
-        _create(ServiceAddress, new_addresses)
+    def apply_endpoints(self, services: Mapping[ServiceKey, Service]) -> set[int]:
+        """Endpoints of the Services without a selector, from EndpointSlices (else legacy Endpoints).
 
-        old_ports: dict[int, dict[tuple[int, str], ServicePort]] = defaultdict(dict)
-        for chunk in _chunks(sorted(wanted_ids)):
-            for port in ServicePort.objects.filter(service_id__in=chunk):
-                old_ports[port.service_id][(port.port, port.protocol)] = port
-        new_ports: list[ServicePort] = []
-        stale = []
-        for key, o in self.services.items():
-            sid = service_ids[key]
-            have = old_ports.get(sid, {})
-            seen = set()
-            for p in o.ports:
-                values = {"name": p.name, "target_port": p.target_port, "target_port_name": p.target_port_name}
-                seen.add((p.port, p.protocol))
-                row = have.get((p.port, p.protocol))
-                if row is None:
-                    new_ports.append(ServicePort(service_id=sid, port=p.port, protocol=p.protocol, **values))
-                    changed_services.add(key)
-                elif changed := _assign(row, values):
-                    self.writer.update(row, changed)
-                    changed_services.add(key)
-            for port_key, row in have.items():
-                if port_key not in seen:
-                    stale.append(row.pk)
-                    changed_services.add(key)
-        _delete_ids(ServicePort, stale)
-        _create(ServicePort, new_ports)
-        self.writer.flush_updates(ServicePort)
-        self.promote("Service", changed_services, touched)
+        Services with a selector need none: their pods say where traffic lands. When the snapshot lists
+        endpoints completely (a full import with that kind), a selectorless Service of a covered namespace
+        that has none left loses its old ones; otherwise only the Services the snapshot has endpoints for
+        change.
+        """
+        complete = self.full and any(kind in self.snapshot.kinds for kind in ENDPOINT_KINDS)
+        wanted: dict[int, dict[tuple, dict[str, Any]]] = {}
+        for key, service in services.items():
+            if service.selector or service.deleted_at is not None:
+                continue
+            objects = self.endpoints.get(key, [])
+            # A Service has both when the cluster mirrors its slices into Endpoints: the slices are the truth.
+            slices = [o for o in objects if o.kind == "EndpointSlice"] or objects
+            if slices or (complete and key[0] in self.covered):
+                wanted[service.pk] = {(e.ip, e.port, e.protocol): {"name": e.name} for o in slices for e in o.endpoints}
+        orphans = sum(len(objects) for key, objects in self.endpoints.items() if key not in services)
+        if orphans:
+            self.stats.ignored["endpoints of a Service not in the inventory"] = orphans
+        return self.sync_children(ServiceEndpoint, "service", ("ip", "port", "protocol"), wanted)
 
     # ------------------------------------------------------------------------------------------------ pods
 
-    def apply_pods(self) -> None:
+    def apply_pods(self, namespaces: _Namespaces, pod_workload_ids: Mapping[PodKey, int]) -> None:
+        names = namespaces.names
         existing: dict[PodKey, Pod] = {}
         for row in Pod.objects.filter(cluster=self.cluster):
-            existing[(self.ns_names[row.namespace_id], row.name, row.uid)] = row
+            existing[(names[row.namespace_id], row.name, row.uid)] = row
         wanted = {
-            key: {"namespace_id": self.ns_rows[o.namespace].pk, "name": o.name, "uid": o.uid, "labels": o.labels,
-                  "created_at": o.created_at, "workload_id": self.pod_workload_id[key], "node_name": o.node_name,
+            key: {"namespace_id": namespaces.id(o.namespace), "name": o.name, "uid": o.uid, "labels": o.labels,
+                  "created_at": o.created_at, "workload_id": pod_workload_ids[key], "node_name": o.node_name,
                   "host_ip": o.host_ip, "host_network": o.host_network}
             for key, o in self.pods.items()
         }
@@ -564,39 +596,14 @@ class _Applier:
         gone: set[int] = set()
         if self.deletes("Pod"):
             gone = set(self.soft_delete(Pod, [r for k, r in rows.items() if self.gone("Pod", k, wanted)], "Pod"))
-        changed = self.apply_container_ports(rows, known_ids)
+        key_of = {row.pk: key for key, row in rows.items()}
+        changed = {key_of[pk] for pk in self.sync_children(
+            ContainerPort, "pod", ("port", "protocol"),
+            {rows[key].pk: {(p.port, p.protocol): {"name": p.name} for p in o.container_ports}
+             for key, o in self.pods.items()},
+        )}
         changed |= self.apply_pod_addresses(rows, known_ids, gone)
         self.promote("Pod", changed, touched)
-
-    def apply_container_ports(self, rows: dict[PodKey, Pod], known_ids: list[int]) -> set[PodKey]:
-        old: dict[int, dict[tuple[int, str], ContainerPort]] = defaultdict(dict)
-        for chunk in _chunks(known_ids):
-            for port in ContainerPort.objects.filter(pod_id__in=chunk):
-                old[port.pod_id][(port.port, port.protocol)] = port
-        new: list[ContainerPort] = []
-        stale: list[int] = []
-        changed: set[PodKey] = set()
-        for key, o in self.pods.items():
-            pod_id = rows[key].pk
-            have = old.get(pod_id, {})
-            for p in o.container_ports:
-                row = have.get((p.port, p.protocol))
-                if row is None:
-                    new.append(ContainerPort(pod_id=pod_id, name=p.name, port=p.port, protocol=p.protocol))
-                    changed.add(key)
-                elif row.name != p.name:
-                    row.name = p.name
-                    self.writer.update(row, ["name"])
-                    changed.add(key)
-            wanted_ports = {(p.port, p.protocol) for p in o.container_ports}
-            for port_key, row in have.items():
-                if port_key not in wanted_ports:
-                    stale.append(row.pk)
-                    changed.add(key)
-        _delete_ids(ContainerPort, stale)
-        _create(ContainerPort, new)
-        self.writer.flush_updates(ContainerPort)
-        return changed
 
     def apply_pod_addresses(self, rows: dict[PodKey, Pod], known_ids: list[int], gone: set[int]) -> set[PodKey]:
         """Keep the IP history true to the snapshot (the rules are in the module docstring)."""
@@ -712,12 +719,11 @@ class _Applier:
 
     # ------------------------------------------------------------------------------------ network policies
 
-    def apply_network_policies(self) -> None:
-        existing = {
-            (self.ns_names[p.namespace_id], p.name): p for p in NetworkPolicy.objects.filter(cluster=self.cluster)
-        }
+    def apply_network_policies(self, namespaces: _Namespaces) -> None:
+        names = namespaces.names
+        existing = {(names[p.namespace_id], p.name): p for p in NetworkPolicy.objects.filter(cluster=self.cluster)}
         wanted = {
-            key: {"namespace_id": self.ns_rows[o.namespace].pk, "name": o.name, "uid": o.uid, "labels": o.labels,
+            key: {"namespace_id": namespaces.id(o.namespace), "name": o.name, "uid": o.uid, "labels": o.labels,
                   "created_at": o.created_at, "spec": o.spec, "manifest": o.manifest}
             for key, o in self.policies.items()
         }

@@ -132,6 +132,51 @@ def test_cluster_ip_resolves_to_backends_and_target_port(cluster, shop):
     assert rows(cluster) == [("Deployment/frontend", "Deployment/cart", 8080, "TCP", 1, False, False)]
 
 
+def test_the_api_server_is_its_endpoint_address_and_target_port_never_the_cluster_ip(cluster, shop):
+    f.api_server(cluster, "172.18.0.3", "172.18.0.2")  # an HA control plane
+    f.flow(cluster, "10.244.1.10", 40000, "10.96.0.1", 443)
+    # Seen directly (Cilium's socket load balancing shows the backend): the same address and port.
+    f.flow(cluster, "10.244.1.11", 40001, "172.18.0.3", 6443)
+    aggregate_cluster(cluster)
+    # Which endpoint took the ClusterIP connection is unknown: it lands on the lowest address. Every address
+    # of the API server is allowed together when a policy is written, so this loses nothing.
+    assert rows(cluster) == [("Deployment/frontend", "172.18.0.2", 6443, "TCP", 1, False, False),
+                             ("Deployment/frontend", "172.18.0.3", 6443, "TCP", 1, False, False)]
+
+
+def test_without_endpoints_the_api_server_is_found_by_its_static_pods_then_by_hubble(cluster, shop):
+    svc = f.api_server(cluster)
+    apiserver_wl = f.workload(cluster, "kube-system", "Pod", "kube-apiserver-cp-1",
+                              labels={"component": "kube-apiserver", "tier": "control-plane"})
+    f.pod(cluster, apiserver_wl, "kube-apiserver-cp-1", None, host_network=True, host_ip="172.18.0.5")
+    f.flow(cluster, "10.244.1.10", 40000, "10.96.0.1", 443)
+    aggregate_cluster(cluster)
+    assert rows(cluster) == [("Deployment/frontend", "172.18.0.5", 6443, "TCP", 1, False, False)]
+
+    # Neither endpoints nor static pods (a managed control plane): Hubble's reserved:kube-apiserver identity.
+    apiserver_wl.pods.all().delete()
+    f.flow(cluster, "10.244.1.11", 40001, "10.20.0.9", 443, dst_reserved="kube-apiserver")
+    aggregate_cluster(cluster)
+    f.flow(cluster, "10.244.1.11", 40002, "10.96.0.1", 443, time=T0 + timedelta(hours=1))
+    aggregate_cluster(cluster)
+    assert ("Deployment/frontend", "10.20.0.9", 6443, "TCP", 1, False, False) in rows(cluster)
+    assert svc.service_ports.get().target_port == 6443
+
+
+def test_a_service_without_selector_leads_to_its_endpoints(cluster, shop):
+    billing = f.service(cluster, "shop", "billing-db", {}, "10.96.0.30", [(5432, "TCP", 5432)])
+    f.endpoint(billing, "192.168.10.6", 5432)
+    f.endpoint(billing, "192.168.10.5", 5432)
+    # Endpoints kept by hand that point at a pod: the pod's workload, by its address.
+    by_hand = f.service(cluster, "shop", "cart-direct", {}, "10.96.0.31", [(81, "TCP", 81)])
+    f.endpoint(by_hand, "10.244.2.20", 8080)
+    f.flow(cluster, "10.244.1.10", 40000, "10.96.0.30", 5432)
+    f.flow(cluster, "10.244.1.10", 40001, "10.96.0.31", 81)
+    aggregate_cluster(cluster)
+    assert rows(cluster) == [("Deployment/frontend", "192.168.10.5", 5432, "TCP", 1, False, False),
+                             ("Deployment/frontend", "Deployment/cart", 8080, "TCP", 1, False, False)]
+
+
 def test_dropped_connection_is_an_attempt_even_if_client_side_forwarded(cluster, shop):
     f.flow(cluster, "10.244.1.10", 40000, "10.244.2.20", 8080, direction="EGRESS", verdict="FORWARDED")
     f.flow(cluster, "10.244.1.10", 40000, "10.244.2.20", 8080, direction="INGRESS", verdict="DROPPED",

@@ -92,6 +92,44 @@ def service(ns: str, name: str, selector: dict, cluster_ip: str, ports: list[dic
                      "selector": selector, "ports": ports}}
 
 
+def endpoint_slice(ns: str, service: str, addresses: list[str], ports: list[dict], *, suffix: str = "abcde",
+                   address_type: str = "IPv4") -> dict:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": address_type,
+            "metadata": meta(f"{service}-{suffix}", ns, labels={"kubernetes.io/service-name": service,
+                                                                 "endpointslice.kubernetes.io/managed-by": "x"}),
+            "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in addresses], "ports": ports}
+
+
+def endpoints(ns: str, name: str, addresses: list[str], ports: list[dict], not_ready: list[str] = ()) -> dict:
+    subset: dict[str, Any] = {"addresses": [{"ip": a} for a in addresses], "ports": ports}
+    if not_ready:
+        subset["notReadyAddresses"] = [{"ip": a} for a in not_ready]
+    return {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta(name, ns), "subsets": [subset]}
+
+
+def api_server(addresses: tuple[str, ...] = ("172.18.0.2",), *, with_endpoints: bool = True) -> list[dict]:
+    """``default/kubernetes`` (ClusterIP 10.96.0.1:443, no selector) in front of the API server on 6443, as
+    kubeadm and kind make it; with its EndpointSlice and legacy Endpoints, or with neither."""
+    svc = service("default", "kubernetes", {}, "10.96.0.1", [{"name": "https", "port": 443, "targetPort": 6443}])
+    del svc["spec"]["selector"]
+    items = [namespace("default"), svc]
+    if with_endpoints:
+        port = [{"name": "https", "port": 6443, "protocol": "TCP"}]
+        items += [endpoint_slice("default", "kubernetes", list(addresses), port, suffix=""),
+                  endpoints("default", "kubernetes", list(addresses), port)]
+        items[-2]["metadata"]["name"] = "kubernetes"
+    return items
+
+
+def api_server_static_pod(node_name: str, host_ip: str) -> dict:
+    """The kube-apiserver static (mirror) pod of a control-plane node: host network, owned by its Node."""
+    item = pod("kube-system", f"kube-apiserver-{node_name}", host_ip, node_name=node_name, host_ip=host_ip,
+               host_network=True, ports=(), labels={"component": "kube-apiserver", "tier": "control-plane"})
+    item["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": node_name, "uid": "n",
+                                            "controller": True}]
+    return item
+
+
 def network_policy(ns: str, name: str, app: str) -> dict:
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",

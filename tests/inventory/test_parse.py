@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from flows.ingest.inventory import (
+    EndpointObj,
+    EndpointsObj,
     InventoryError,
     NetworkPolicyObj,
     PodObj,
@@ -103,18 +105,17 @@ def test_workload_records() -> None:
     assert isinstance(rs, WorkloadObj) and rs.owner is not None and rs.owner.kind == "Deployment"
     assert rs.selector == {"matchLabels": {"app": "web", "pod-template-hash": "5d9f8"}}
     cron = objects[("CronJob", "report")]
-    assert cron.template_labels == {"app": "report"} and cron.selector == {"matchLabels": {"app": "report"}}
+    assert cron.template_labels == {"app": "report"} and cron.selector == {}  # a CronJob has no selector
     job = objects[("Job", "report-29000000")]
     assert job.owner is not None and job.owner.kind == "CronJob"
 
 
-def test_cron_job_selector_leaves_out_controller_labels() -> None:
+def test_cron_job_has_no_selector_and_keeps_its_job_templates_labels() -> None:
     item = b.workload("CronJob", "ns", "c", {"app": "c", "controller-uid": "x", "job-name": "y"})
     obj = parse_object(item)
-    assert isinstance(obj, WorkloadObj) and obj.selector == {"matchLabels": {"app": "c"}}
-    only_controller = b.workload("CronJob", "ns", "d", {"job-name": "y"})
-    # No usable label: no selector at all, never an empty one that would select every pod.
-    assert parse_object(only_controller).selector == {}  # type: ignore[union-attr]
+    # The inventory keeps what Kubernetes says; which labels make a stable selector is the engine's rule.
+    assert isinstance(obj, WorkloadObj) and obj.selector == {}
+    assert obj.template_labels == {"app": "c", "controller-uid": "x", "job-name": "y"}
 
 
 def test_service_record() -> None:
@@ -128,6 +129,35 @@ def test_service_record() -> None:
     headless = b.service("shop", "db", {"app": "db"}, "None", [])
     headless["spec"]["clusterIPs"] = ["None"]
     assert parse_object(headless).cluster_ips == ()  # type: ignore[union-attr]
+
+
+def test_endpoint_slice_and_legacy_endpoints_records() -> None:
+    slice_, legacy = parse_object(b.api_server(("172.18.0.2", "172.18.0.3"))[2]), parse_object(
+        b.endpoints("shop", "db", ["192.168.10.5"], [{"name": "pg", "port": 5432}, {"port": 53, "protocol": "UDP"}],
+                    not_ready=["192.168.10.6"]))
+    assert isinstance(slice_, EndpointsObj) and (slice_.kind, slice_.namespace, slice_.service) == (
+        "EndpointSlice", "default", "kubernetes")
+    assert slice_.endpoints == (EndpointObj("172.18.0.2", 6443, "TCP", "https"),
+                                EndpointObj("172.18.0.3", 6443, "TCP", "https"))
+    # Every address with every port of its subset; addresses not ready yet are kept: they will be.
+    assert isinstance(legacy, EndpointsObj) and legacy.service == "db" and len(legacy.endpoints) == 4
+    assert EndpointObj("192.168.10.6", 53, "UDP", "") in legacy.endpoints
+    # A slice without ports reaches every port; a slice of names (FQDN) has no address to allow.
+    assert parse_object(b.endpoint_slice("a", "s", ["10.0.0.1"], [])).endpoints == (  # type: ignore[union-attr]
+        EndpointObj("10.0.0.1", None, "TCP", ""),)
+    fqdn = b.endpoint_slice("a", "s", ["db.example.com"], [], address_type="FQDN")
+    assert parse_object(fqdn).endpoints == ()  # type: ignore[union-attr]
+
+
+def test_a_slice_that_no_service_owns_is_ignored_and_a_bad_address_named() -> None:
+    orphan = b.endpoint_slice("a", "s", ["10.0.0.1"], [])
+    del orphan["metadata"]["labels"]["kubernetes.io/service-name"]
+    objects, ignored = parse_bytes(b.to_json([orphan]).encode(), "d")
+    assert objects == [] and ignored == {"EndpointSlice (discovery.k8s.io/v1)": 1}
+    bad = b.endpoint_slice("a", "s", ["10.0.0.300"], [{"port": 80}])
+    assert _error(b.to_json([bad]), "d.json") == (
+        "d.json: document 1, item 1 (EndpointSlice a/s-abcde): endpoints[0].addresses[0]: "
+        "not an IP address: '10.0.0.300'")
 
 
 def test_network_policy_manifest_is_stripped_of_noise() -> None:

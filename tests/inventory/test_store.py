@@ -19,6 +19,7 @@ from flows.models import (
     PodAddress,
     Service,
     ServiceAddress,
+    ServiceEndpoint,
     ServicePort,
     Workload,
 )
@@ -30,8 +31,8 @@ T0 = b.T0
 T1 = T0 + timedelta(hours=1)
 T2 = T0 + timedelta(hours=2)
 T3 = T0 + timedelta(hours=3)
-INVENTORY_MODELS = (Namespace, Node, Workload, Service, ServiceAddress, ServicePort, Pod, ContainerPort, PodAddress,
-                    NetworkPolicy)
+INVENTORY_MODELS = (Namespace, Node, Workload, Service, ServiceAddress, ServicePort, ServiceEndpoint, Pod,
+                    ContainerPort, PodAddress, NetworkPolicy)
 
 
 def snap(items: list[dict], **kwargs) -> Snapshot:
@@ -85,9 +86,9 @@ def test_every_owner_chain_rolls_pods_up_to_the_top_level_owner(cluster) -> None
     assert web.selector == {"matchLabels": {"app": "web"}} and web.template_labels == {"app": "web"}
     assert web.uid == "uid-shop-web" and web.created_at == T0 - timedelta(days=1)
     cron = Workload.objects.get(kind="CronJob")
-    assert cron.selector == {"matchLabels": {"app": "report"}} and cron.template_labels == {"app": "report"}
+    assert cron.selector == {} and cron.template_labels == {"app": "report"}  # a CronJob has no selector
     bare = Workload.objects.get(kind="Pod")
-    assert bare.selector == {"matchLabels": {"run": "debug"}} and bare.template_labels == {"run": "debug"}
+    assert bare.selector == {} and bare.template_labels == {"run": "debug"}  # a bare pod is its own template
 
     assert stats["Deployment"].created == 1 and stats["ReplicaSet"].created == 2 and stats[store.BARE_POD].created == 1
     assert stats["Pod"].created == 8 and not stats.placeholders
@@ -118,11 +119,70 @@ def test_host_network_pods_get_no_address_and_their_host_ip_is_a_node_address(cl
 def test_services(cluster) -> None:
     apply(cluster, b.shop())
     svc = Service.objects.get(name="web")
-    assert svc.selector == {"app": "web"} and svc.cluster_ips == ["10.96.0.20"] and svc.service_type == "ClusterIP"
+    assert svc.selector == {"app": "web"} and svc.service_type == "ClusterIP"
     assert list(svc.addresses.values_list("ip", "cluster_id")) == [("10.96.0.20", cluster.pk)]
     assert sorted(svc.service_ports.values_list("name", "port", "protocol", "target_port", "target_port_name")) == [
         ("admin", 9090, "TCP", 9091, ""), ("http", 80, "TCP", None, "http")]
-    assert svc.ports[0] == {"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"}
+
+
+def endpoints_of(name: str) -> list[tuple[str, int | None, str, str]]:
+    return sorted(ServiceEndpoint.objects.filter(service__name=name).values_list("ip", "port", "protocol", "name"))
+
+
+def test_a_service_without_selector_keeps_its_endpoints_and_slices_win_over_endpoints(cluster) -> None:
+    items = [*b.shop(), *b.api_server(("172.18.0.2", "172.18.0.3"))]
+    # Legacy Endpoints that disagree with the slices (a stale mirror): the slices are the truth.
+    items[-1]["subsets"][0]["addresses"].append({"ip": "172.18.0.9"})
+    external = b.service("shop", "billing-db", {}, "10.96.0.30", [{"name": "pg", "port": 5432}])
+    del external["spec"]["selector"]
+    items += [external, b.endpoints("shop", "billing-db", ["192.168.10.5"], [{"name": "pg", "port": 5432}],
+                                    not_ready=["192.168.10.6"])]
+    # The pods of a Service with a selector say where its traffic lands: its slices are not kept.
+    items.append(b.endpoint_slice("shop", "web", ["10.244.1.10"], [{"name": "http", "port": 8080}]))
+    apply(cluster, items)
+    assert endpoints_of("kubernetes") == [("172.18.0.2", 6443, "TCP", "https"), ("172.18.0.3", 6443, "TCP", "https")]
+    assert endpoints_of("billing-db") == [("192.168.10.5", 5432, "TCP", "pg"), ("192.168.10.6", 5432, "TCP", "pg")]
+    assert endpoints_of("web") == []
+    assert apply(cluster, items, T1).changed is False  # idempotent
+
+    # A control-plane node replaced: the Service counts as updated, its old endpoint goes.
+    moved = [*b.shop(), *b.api_server(("172.18.0.2", "172.18.0.4")), external]
+    stats = apply(cluster, moved, T2)
+    assert endpoints_of("kubernetes") == [("172.18.0.2", 6443, "TCP", "https"), ("172.18.0.4", 6443, "TCP", "https")]
+    # billing-db is still there but has no endpoints in a full dump that lists endpoints: none left.
+    assert endpoints_of("billing-db") == []
+    assert stats["Service"].updated == 2
+    # A deleted Service keeps its endpoints, as it keeps its addresses: old flows still resolve.
+    apply(cluster, [*b.shop(), *b.api_server(("172.18.0.2", "172.18.0.4"))[:1]], T3)
+    assert endpoints_of("kubernetes") == [("172.18.0.2", 6443, "TCP", "https"), ("172.18.0.4", 6443, "TCP", "https")]
+
+
+def test_endpoints_change_only_with_a_dump_that_lists_them(cluster) -> None:
+    apply(cluster, [*b.shop(), *b.api_server(("172.18.0.2",))])
+    # An older kubectl command without endpointslices: the endpoints stay as they were.
+    apply(cluster, [*b.shop(), *b.api_server(with_endpoints=False)], T1)
+    assert endpoints_of("kubernetes") == [("172.18.0.2", 6443, "TCP", "https")]
+    # A partial dump with a slice of another Service changes nothing for kubernetes either.
+    apply(cluster, [b.endpoint_slice("default", "other", ["10.0.0.1"], [])], T2, full=False)
+    assert endpoints_of("kubernetes") == [("172.18.0.2", 6443, "TCP", "https")]
+
+
+def test_endpoints_of_a_service_missing_from_the_inventory_are_counted_and_left_out(cluster) -> None:
+    stats = apply(cluster, [b.namespace("shop"), b.endpoint_slice("shop", "ghost", ["10.0.0.1"], [])])
+    assert ServiceEndpoint.objects.count() == 0
+    assert stats.ignored == {"endpoints of a Service not in the inventory": 1}
+    assert any("endpoints of a Service not in the inventory 1" in line for line in stats.summary_lines())
+
+
+def test_placeholders_are_flagged_until_the_owner_arrives(cluster) -> None:
+    pod = b.pod("shop", "web-5d9f8-aaaaa", "10.244.1.10", owner=("ReplicaSet", "web-5d9f8", "rs-uid"),
+                labels={"app": "web", "pod-template-hash": "5d9f8"})
+    apply(cluster, [b.namespace("shop"), pod])
+    assert Workload.objects.get(name="web-5d9f8").placeholder
+    rs = b.workload("ReplicaSet", "shop", "web-5d9f8", {"app": "web"}, extra_labels={"pod-template-hash": "5d9f8"})
+    apply(cluster, [b.namespace("shop"), pod, rs], T1)
+    assert not Workload.objects.get(name="web-5d9f8").placeholder
+    assert not Workload.objects.filter(placeholder=True).exists()
 
 
 def test_network_policies_are_stored_with_spec_and_clean_manifest(cluster) -> None:
@@ -424,7 +484,7 @@ def test_a_pod_owned_by_a_non_workload_kind_is_a_bare_pod(cluster) -> None:
 
 
 def test_a_failure_half_way_writes_nothing(cluster, monkeypatch) -> None:
-    def boom(self) -> None:
+    def boom(self, namespaces) -> None:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(store._Applier, "apply_network_policies", boom)
