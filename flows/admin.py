@@ -118,6 +118,15 @@ class CIDRConfigAdmin(admin.ModelAdmin):
     search_fields = ["cidr", "label"]
 
 
+@admin.register(models.NamespaceGrant)
+class NamespaceGrantAdmin(admin.ModelAdmin):
+    list_display = ["role", "user", "group", "note", "created"]
+    list_filter = ["role", "namespaces__cluster"]
+    search_fields = ["user__username", "group__name", "namespaces__name", "note"]
+    filter_horizontal = ["namespaces"]
+    raw_id_fields = ["user"]
+
+
 class DerivedAdmin(admin.ModelAdmin):
     """Rows that aggregation derives: visible for troubleshooting, never edited by hand."""
 

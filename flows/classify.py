@@ -1,22 +1,29 @@
-"""Classification of unresolved IPs: Internal, External, Aliased or Unknown (design §3).
+"""Classification of unresolved IPs: Internal, External, Aliased, Unknown, or the API server (design §2-3).
 
 Every range is loaded once into in-memory longest-prefix tables; classifying is then a dictionary
 lookup per prefix length, never a query per address.
+
+An address behind a Service without a selector (an endpoint, or the Service's own ClusterIP when its
+endpoints are unknown) also names that Service and all its addresses: a policy allowing it must allow
+every one, since any may take the next connection. The API server's (``default/kubernetes``) is a
+category of its own.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Q
 
-from flows import iputil
-from flows.models import CIDRConfig, Cluster, IPAlias, Node, ObservedIP
+from flows import apiserver, iputil
+from flows.models import CIDRConfig, Cluster, IPAlias, Node, ObservedIP, ServiceAddress, ServiceEndpoint
 
-INTERNAL, EXTERNAL, ALIASED, UNKNOWN = "Internal", "External", "Aliased", "Unknown"
-CATEGORIES = (INTERNAL, EXTERNAL, ALIASED, UNKNOWN)
+INTERNAL, EXTERNAL, ALIASED, UNKNOWN, API_SERVER = "Internal", "External", "Aliased", "Unknown", "APIServer"
+CATEGORIES = (INTERNAL, EXTERNAL, ALIASED, UNKNOWN, API_SERVER)
+API_SERVICE = f"{apiserver.SERVICE_NAMESPACE}/{apiserver.SERVICE_NAME}"
 
 # Private-use ranges: an address in one that no configuration explains is Unknown. Anything else outside
 # the cluster is External (documentation ranges included, so that examples read naturally).
@@ -39,10 +46,8 @@ class IPInfo:
     label: str = ""  # the label of the admin's CIDR configuration that matched
     identity: str = ""  # Cilium reserved identity seen for it (host, world, kube-apiserver, ...)
     dns_names: tuple[str, ...] = ()
-
-    def as_peer(self) -> dict:
-        """The peer object of the command-line JSON contract (design §6)."""
-        return {"ip": self.ip, "category": self.category, "alias": self.alias, "dns_names": list(self.dns_names)}
+    service: str = ""  # "namespace/name" of the selectorless Service it is an address of
+    service_addresses: tuple[str, ...] = ()  # every known address of that Service, sorted
 
 
 class IPClassifier:
@@ -64,6 +69,21 @@ class IPClassifier:
         self.node_ips: set[str] = set()
         for addresses in Node.objects.filter(cluster=cluster).values_list("addresses", flat=True):
             self.node_ips.update(str(a) for a in addresses or ())
+        # Addresses of Services without a selector: their endpoints, and their own ClusterIPs.
+        selectorless = {"service__cluster": cluster, "service__selector": {}, "service__deleted_at__isnull": True}
+        by_service: dict[str, set[str]] = defaultdict(set)
+        self.service_of: dict[str, str] = {}
+        for ip, namespace, name in ServiceEndpoint.objects.filter(**selectorless).values_list(
+                "ip", "service__namespace__name", "service__name"):
+            by_service[f"{namespace}/{name}"].add(ip)
+            self.service_of[ip] = f"{namespace}/{name}"
+        by_service[API_SERVICE] |= apiserver.fallback_addresses(cluster)
+        for ip in by_service[API_SERVICE]:
+            self.service_of[ip] = API_SERVICE
+        for ip, namespace, name in ServiceAddress.objects.filter(**selectorless).values_list(
+                "ip", "service__namespace__name", "service__name"):
+            self.service_of.setdefault(ip, f"{namespace}/{name}")
+        self.service_addresses = {svc: tuple(sorted(ips, key=iputil.ip_key)) for svc, ips in by_service.items()}
 
     def classify_many(self, ips: Iterable[str]) -> dict[str, IPInfo]:
         ips = set(ips)
@@ -73,6 +93,15 @@ class IPClassifier:
         return {ip: self.classify(ip, observed.get(ip)) for ip in ips}
 
     def classify(self, ip: str, observed: ObservedIP | None = None) -> IPInfo:
+        info = self._category(ip, observed)
+        service = self.service_of.get(ip, "")
+        if not service:
+            return info
+        category = API_SERVER if service == API_SERVICE else info.category
+        return IPInfo(info.ip, category, info.alias, info.alias_cidr, info.allowed, info.label, info.identity,
+                      info.dns_names, service, self.service_addresses.get(service, ()))
+
+    def _category(self, ip: str, observed: ObservedIP | None) -> IPInfo:
         identity = observed.identity if observed else ""
         names = tuple(observed.dns_names) if observed else ()
         try:

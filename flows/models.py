@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from flows import iputil
+from flows.access import RestrictQuerySet, Role
 
 slug_validator = RegexValidator(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "lower-case letters, digits and '-'")
+
+
+class ClusterQuerySet(RestrictQuerySet):
+    namespace_paths = ("namespace",)
+
+    def restrict(self, user, action="view"):  # type: ignore[no-untyped-def]
+        # A cluster is visible through any of its namespaces; one row per cluster all the same.
+        return super().restrict(user, action).distinct()
 
 
 class Cluster(models.Model):
@@ -21,12 +31,15 @@ class Cluster(models.Model):
     dns_pod_labels = models.JSONField(
         default=dict, blank=True, help_text='Labels of the cluster DNS pods, e.g. {"k8s-app": "kube-dns"}'
     )
+    # How to reach the API, and how the last sync went: for the live sync (issue 9), shown in the admin now.
     kubeconfig = models.CharField(max_length=500, blank=True, help_text="Path of a kubeconfig file")
     context = models.CharField(max_length=253, blank=True, help_text="kubeconfig context")
     in_cluster = models.BooleanField(default=False, help_text="Use the service account of the pod")
     last_sync = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
+
+    objects = ClusterQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -55,9 +68,17 @@ class Cluster(models.Model):
         ]
 
 
-class InventoryQuerySet(models.QuerySet):
-    def live(self) -> InventoryQuerySet:
+class LiveQuerySet(models.QuerySet):
+    def live(self) -> LiveQuerySet:
         return self.filter(deleted_at__isnull=True)
+
+
+class InventoryQuerySet(LiveQuerySet, RestrictQuerySet):
+    """Namespaced inventory: ``live()`` and ``restrict(user, action)``."""
+
+
+class NamespaceQuerySet(InventoryQuerySet):
+    namespace_paths = ("pk",)
 
 
 class InventoryObject(models.Model):
@@ -78,6 +99,8 @@ class InventoryObject(models.Model):
 
 
 class Namespace(InventoryObject):
+    objects = NamespaceQuerySet.as_manager()
+
     class Meta:
         ordering = ["cluster", "name"]
         constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="uniq_namespace")]
@@ -88,6 +111,8 @@ class Namespace(InventoryObject):
 
 class Node(InventoryObject):
     addresses = models.JSONField(default=list, blank=True, help_text="InternalIP/ExternalIP addresses")
+
+    objects = LiveQuerySet.as_manager()  # a node belongs to no namespace
 
     class Meta:
         ordering = ["cluster", "name"]
@@ -308,6 +333,11 @@ class RawFlow(models.Model):
                 f"{self.dst_ip}:{self.dst_port}/{self.protocol} {self.verdict}")
 
 
+class CommunicationQuerySet(RestrictQuerySet):
+    # A communication is seen from the namespaces of both its ends.
+    namespace_paths = ("src_workload__namespace", "dst_workload__namespace")
+
+
 class Communication(models.Model):
     """Connections of one hour between two endpoints on one destination port (design §3).
 
@@ -335,6 +365,8 @@ class Communication(models.Model):
     connections = models.PositiveIntegerField(default=0)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
+
+    objects = CommunicationQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -470,3 +502,31 @@ class ObservedIP(models.Model):
 
     def __str__(self) -> str:
         return self.ip
+
+
+class NamespaceGrant(models.Model):
+    """A role for a user, or for a group, in some namespaces only (design §9; the rule is ``flows.access``)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="namespace_grants")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="namespace_grants")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    namespaces = models.ManyToManyField(Namespace, related_name="grants")
+    note = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False),
+                name="grant_to_a_user_or_a_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} for {self.user or self.group}"
+
+    def clean(self) -> None:
+        if (self.user_id is None) == (self.group_id is None):
+            raise ValidationError("grant the role to a user or to a group (one of them)")

@@ -1,130 +1,221 @@
-"""ORM ↔ engine: turns inventory rows and communications into the engine's plain dataclasses."""
+"""ORM ↔ engine: every mapping between the database's rows and the engine's plain dataclasses.
+
+Everything here reads in bulk, so that the number of queries for a scope does not grow with its peers:
+the pods, container ports and addresses of all the workloads a table names come in three queries.
+Access is not checked here: the service layer does that before it calls in.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from flows import communications as comms
-from flows.models import ContainerPort, NetworkPolicy, Pod, PodAddress, Workload
+from flows.classify import IPClassifier, IPInfo
+from flows.communications import SCOPE_KINDS, Observed, observed, service_workload_ids
+from flows.iputil import ip_key
+from flows.models import Cluster, ContainerPort, Namespace, NetworkPolicy, Pod, PodAddress, Service, Workload
 from policies import engine
-
-_PORT = re.compile(r"^\s*(\d+)(?:\s*-\s*(\d+))?\s*(?:/\s*(TCP|UDP|SCTP))?\s*$", re.IGNORECASE)
-
-
-def parse_ports(text: str) -> tuple[engine.PortRange, ...]:
-    """'443/TCP, 8000-8100/tcp, 53/UDP' → port ranges; empty text = every port. ValueError says which part."""
-    ranges = []
-    for part in (p for p in text.split(",") if p.strip()):
-        match = _PORT.match(part)
-        if not match:
-            raise ValueError(f"ports: {part.strip()!r} is not PORT[-END][/TCP|UDP|SCTP]")
-        start, end, proto = int(match.group(1)), match.group(2), (match.group(3) or "TCP").upper()
-        end_port = int(end) if end else None
-        if not 1 <= start <= 65535 or (end_port is not None and not start < end_port <= 65535):
-            raise ValueError(f"ports: {part.strip()!r} is out of range 1-65535 or the end is not after the start")
-        ranges.append(engine.PortRange(start, proto, end_port))
-    return tuple(ranges)
+from policies.models import Draft, ManualRule
 
 
-def _selector_labels(workload: Workload) -> tuple[dict[str, str], tuple[engine.Requirement, ...]]:
-    selector = workload.selector or {}
-    labels = dict(selector.get("matchLabels") or {})
-    expressions = tuple(
-        engine.Requirement(e["key"], e["operator"], tuple(sorted(e.get("values") or ())))
-        for e in selector.get("matchExpressions") or ()
-    )
-    if not labels and not expressions:
-        labels = dict(workload.template_labels or {})
-    return labels, expressions
+class ScopeError(ValueError):
+    """The selection names nothing the user may see, said in words the user can act on."""
 
 
-def _representative(workload_ids: Iterable[int]) -> tuple[tuple[engine.ContainerPort, ...], tuple[str, ...]]:
-    """Container ports and current IPs of a workload's live pods (named ports resolve against these)."""
-    pods = list(Pod.objects.live().filter(workload_id__in=list(workload_ids)).values_list("id", flat=True))
-    ports = sorted(
-        {
-            (name or None, port, proto)
-            for name, port, proto in ContainerPort.objects.filter(pod_id__in=pods).values_list(
-                "name", "port", "protocol"
-            )
-        },
-        key=lambda p: (p[1], p[2], p[0] or ""),
-    )
-    ips = tuple(
-        sorted(
-            PodAddress.objects.filter(pod_id__in=pods, valid_to__isnull=True).values_list("ip", flat=True).distinct()
+# ------------------------------------------------------------------------------------------- pod owners
+
+
+@dataclass(frozen=True)
+class _Pods:
+    """What the pods of one workload show: the labels they share, their container ports, their addresses."""
+
+    labels: Mapping[str, str]
+    ports: tuple[engine.ContainerPort, ...]
+    ips: tuple[str, ...]
+
+
+def _pods_of(workloads: Iterable[Workload]) -> dict[int, _Pods]:
+    """The live pods of each workload, in at most three queries whatever their number."""
+    workloads = list(workloads)
+    ids = [w.id for w in workloads]
+    shared: dict[int, dict[str, str]] = {}
+    # Only an owner missing from the inventory needs its pods' labels: the others have a template.
+    placeholders = [w.id for w in workloads if w.placeholder]
+    for workload_id, labels in Pod.objects.live().filter(workload_id__in=placeholders).values_list(
+            "workload_id", "labels"):
+        have = shared.get(workload_id)
+        shared[workload_id] = dict(labels) if have is None else {k: v for k, v in have.items() if labels.get(k) == v}
+    ports: dict[int, set[tuple[str | None, int, str]]] = defaultdict(set)
+    for workload_id, name, port, protocol in ContainerPort.objects.filter(
+            pod__workload_id__in=ids, pod__deleted_at__isnull=True).values_list(
+            "pod__workload_id", "name", "port", "protocol"):
+        ports[workload_id].add((name or None, port, protocol))
+    ips: dict[int, set[str]] = defaultdict(set)
+    for workload_id, ip in PodAddress.objects.filter(
+            pod__workload_id__in=ids, pod__deleted_at__isnull=True, valid_to__isnull=True).values_list(
+            "pod__workload_id", "ip"):
+        ips[workload_id].add(ip)
+    return {
+        w.id: _Pods(
+            labels=shared.get(w.id, {}) if w.placeholder else dict(w.template_labels or {}),
+            ports=tuple(engine.ContainerPort(*p) for p in sorted(ports[w.id], key=lambda p: (p[1], p[2], p[0] or ""))),
+            ips=tuple(sorted(ips[w.id], key=ip_key)),
         )
+        for w in workloads
+    }
+
+
+def _selector(data: Mapping | None) -> engine.LabelSelector | None:
+    """A stored LabelSelector as the engine's; None when there is none."""
+    if not data:
+        return None
+    labels = tuple(sorted((data.get("matchLabels") or {}).items()))
+    requirements = sorted(
+        (engine.Requirement(e["key"], e["operator"], tuple(sorted(e.get("values") or ())))
+         for e in data.get("matchExpressions") or ()),
+        key=lambda r: (r.key, r.operator, r.values),
     )
-    return tuple(engine.ContainerPort(*p) for p in ports), ips
+    selector = engine.LabelSelector(labels, tuple(requirements))
+    return None if selector.is_empty else selector
 
 
-def engine_scope(scope: comms.Scope) -> engine.Scope:
-    if scope.service is not None:
-        labels, expressions = dict(scope.service.selector or {}), ()
-    else:
-        labels, expressions = _selector_labels(scope.workloads[0])
-    template = dict(scope.workloads[0].template_labels) if scope.workloads else dict(labels)
-    ports, ips = _representative(scope.workload_ids)
-    return engine.Scope(
-        cluster=scope.cluster.name,
-        namespace=scope.namespace.name,
-        kind=scope.kind,
-        name=scope.name,
-        pod_labels=labels,
-        match_expressions=expressions,
-        namespace_labels=dict(scope.namespace.labels),
-        template_labels=template or None,
-        ports=ports,
-        ips=ips,
-    )
-
-
-def workload_peer(workload: Workload) -> engine.WorkloadPeer:
-    labels, _ = _selector_labels(workload)
-    ports, ips = _representative([workload.id])
+def _peer(workload: Workload, pods: _Pods) -> engine.WorkloadPeer:
     return engine.WorkloadPeer(
-        namespace=workload.namespace.name,
-        kind=workload.kind,
-        name=workload.name,
-        pod_labels=labels,
-        namespace_labels=dict(workload.namespace.labels),
-        template_labels=dict(workload.template_labels) or None,
-        ports=ports,
-        ips=ips,
+        namespace=workload.namespace.name, kind=workload.kind, name=workload.name, pod_labels=pods.labels,
+        own_selector=_selector(workload.selector), namespace_labels=dict(workload.namespace.labels),
+        ports=pods.ports, ips=pods.ips,
     )
 
 
-def engine_rows(rows: Iterable[comms.CommunicationRow], peers: dict[int, engine.WorkloadPeer] | None = None
-                ) -> tuple[engine.CommunicationRow, ...]:
-    """Rows the policy decides on. Traffic from a pod's own node is always allowed: no rule, no row.
+def _scope(cluster: Cluster, namespace: Namespace, workload: Workload, pods: _Pods) -> engine.Scope:
+    return engine.Scope(
+        cluster=cluster.name, namespace=namespace.name, kind=workload.kind, name=workload.name,
+        pod_labels=pods.labels, own_selector=_selector(workload.selector), namespace_labels=dict(namespace.labels),
+        ports=pods.ports, ips=pods.ips, cluster_id=cluster.id, namespace_id=namespace.id,
+        workload_ids=(workload.id,),
+    )
 
-    ``peers`` caches peer workloads by id; share one dict across the scopes of one run.
-    """
-    peers = {} if peers is None else peers
-    out = []
-    for row in rows:
-        if row.node_local:
-            continue
-        if row.peer is not None:
-            if row.peer.id not in peers:
-                peers[row.peer.id] = workload_peer(row.peer)
-            peer: engine.WorkloadPeer | engine.IPPeer | engine.CIDRPeer = peers[row.peer.id]
-        elif row.ip.alias_cidr:
-            peer = engine.CIDRPeer(row.ip.alias_cidr)
-        else:
-            peer = engine.IPPeer(row.ip.ip)
-        out.append(
-            engine.CommunicationRow(
-                direction=row.direction,
-                peer=peer,
-                port=row.port,
-                protocol=row.protocol,
-                included=row.included,
-                key=row.peer_key,
-            )
+
+def load_scope(cluster: Cluster, namespace: Namespace, kind: str, name: str) -> engine.Scope:
+    """The scope a selection names (a top-level workload, or a Service and its backends)."""
+    if kind not in SCOPE_KINDS:
+        raise ScopeError(f"kind {kind!r}: use one of {', '.join(SCOPE_KINDS)}")
+    if kind == "Service":
+        service = Service.objects.filter(namespace=namespace, name=name).first()
+        if service is None:
+            raise ScopeError(f"Service {namespace.name}/{name} does not exist in cluster {cluster.name!r}")
+        ids = service_workload_ids(service)
+        backends = list(Workload.objects.filter(id__in=ids).order_by("kind", "name"))
+        facts = _pods_of(backends)
+        # A pod of the first backend stands for all of them in verdicts; without one, a pod the selector picks.
+        labels = facts[backends[0].id].labels if backends else service.selector
+        return engine.Scope(
+            cluster=cluster.name, namespace=namespace.name, kind=kind, name=name, pod_labels=labels,
+            own_selector=_selector({"matchLabels": service.selector}), namespace_labels=dict(namespace.labels),
+            ports=tuple(dict.fromkeys(p for f in facts.values() for p in f.ports)),
+            ips=tuple(sorted({ip for f in facts.values() for ip in f.ips}, key=ip_key)),
+            cluster_id=cluster.id, namespace_id=namespace.id, workload_ids=tuple(ids),
         )
-    return tuple(out)
+    # Only top-level owners are scopes: a Job of a CronJob rolls up to the CronJob, a ReplicaSet of a
+    # Deployment to the Deployment.
+    workload = Workload.objects.filter(namespace=namespace, kind=kind, name=name, parent__isnull=True).first()
+    if workload is None:
+        child = Workload.objects.filter(namespace=namespace, kind=kind, name=name).select_related("parent").first()
+        hint = f"; its pods roll up to {child.parent.kind} {child.parent.name}" if child and child.parent else ""
+        raise ScopeError(f"{kind} {namespace.name}/{name} is not a workload in cluster {cluster.name!r}{hint}")
+    return _scope(cluster, namespace, workload, _pods_of([workload])[workload.id])
+
+
+def namespace_scopes(cluster: Cluster, namespace: Namespace) -> list[engine.Scope]:
+    """Every live top-level workload of a namespace as a scope (what ``generate_policy --all`` covers)."""
+    workloads = list(Workload.objects.live().filter(namespace=namespace, parent__isnull=True).order_by("kind", "name"))
+    facts = _pods_of(workloads)
+    return [_scope(cluster, namespace, w, facts[w.id]) for w in workloads]
+
+
+# ------------------------------------------------------------------------------------------------- rows
+
+
+def _address_peer(info: IPInfo) -> engine.AddressPeer:
+    if info.service:
+        cidrs = tuple(str(ipaddress.ip_network(a)) for a in info.service_addresses)
+    else:
+        cidrs = (info.alias_cidr,) if info.alias_cidr else ()
+    return engine.AddressPeer(ip=info.ip, category=info.category, alias=info.alias, cidrs=cidrs,
+                              dns_names=info.dns_names, service=info.service, allowed=info.allowed)
+
+
+def span_start(since: timedelta, until: datetime) -> datetime:
+    """The first hour bucket of a span ending at ``until``."""
+    return (until - since).replace(minute=0, second=0, microsecond=0)
+
+
+def observed_rows(scope: engine.Scope, *, since: timedelta, until: datetime) -> list[engine.CommunicationRow]:
+    """The rows of both tables of a scope over the span, most connections first, ``included`` False (the
+    draft decides it). Addresses of one selectorless Service are one row: they are allowed together."""
+    cluster = Cluster.objects.get(pk=scope.cluster_id)
+    found = observed(cluster.id, scope.workload_ids, span_start(since, until), until)
+    peers = Workload.objects.select_related("namespace").in_bulk(
+        {o.peer_workload_id for o in found if o.peer_workload_id})
+    facts = _pods_of(peers.values())
+    workload_peers = {pk: _peer(w, facts[pk]) for pk, w in peers.items()}
+    infos = IPClassifier(cluster).classify_many(o.peer_ip for o in found if not o.peer_workload_id)
+
+    rows: dict[str, engine.CommunicationRow] = {}
+    for o in found:
+        peer = workload_peers[o.peer_workload_id] if o.peer_workload_id else _address_peer(infos[o.peer_ip])
+        row = _row(o, peer)
+        seen = rows.get(row.key)
+        rows[row.key] = row if seen is None else _merge(seen, row)
+    return sorted(rows.values(), key=lambda r: (-r.connections, r.key))
+
+
+def _row(o: Observed, peer: engine.RowPeer) -> engine.CommunicationRow:
+    return engine.CommunicationRow(
+        direction="egress" if o.outgoing else "ingress", peer=peer, port=o.port, protocol=o.protocol,
+        included=False, denied_in_cluster=o.denied, node_local=o.node_local, connections=o.connections,
+        first_seen=o.first_seen, last_seen=o.last_seen,
+    )
+
+
+def _merge(a: engine.CommunicationRow, b: engine.CommunicationRow) -> engine.CommunicationRow:
+    """Two rows of one key (two addresses of one Service): their counts added, the lower address shown."""
+    peer = a.peer
+    if isinstance(peer, engine.AddressPeer) and isinstance(b.peer, engine.AddressPeer):
+        low = min(peer, b.peer, key=lambda p: ip_key(p.ip))
+        peer = replace(low, dns_names=tuple(sorted(set(peer.dns_names) | set(b.peer.dns_names))))
+    return replace(a, peer=peer, connections=a.connections + b.connections,
+                   first_seen=min(a.first_seen, b.first_seen), last_seen=max(a.last_seen, b.last_seen))
+
+
+# ------------------------------------------------------------------------------ drafts, DNS, applied
+
+
+def engine_draft(draft: Draft | None) -> engine.Draft:
+    if draft is None:
+        return engine.Draft()
+    return engine.Draft(
+        ingress_mode=draft.ingress_mode,
+        egress_mode=draft.egress_mode,
+        manual_rules=tuple(engine.ManualRule(r.direction, r.cidr, port_ranges(r)) for r in draft.manual_rules.all()),
+        namespace_labels={ns: (kv[0], kv[1]) for ns, kv in (draft.namespace_labels or {}).items()},
+    )
+
+
+def port_ranges(rule: ManualRule) -> tuple[engine.PortRange, ...]:
+    return tuple(engine.PortRange(**p) for p in rule.ports)
+
+
+def ports_json(ranges: Iterable[engine.PortRange]) -> list[dict]:
+    """Port ranges as ``ManualRule.ports`` stores them."""
+    return [{"port": r.port, "end_port": r.end_port, "protocol": r.protocol} for r in ranges]
+
+
+def dns_target(cluster: Cluster) -> engine.DNSTarget:
+    return engine.DNSTarget(cluster.dns_namespace, dict(cluster.dns_pod_labels or {"k8s-app": "kube-dns"}))
 
 
 def applied_policies(cluster_id: int) -> list[dict]:

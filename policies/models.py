@@ -5,19 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from flows.access import RestrictQuerySet
 from flows.models import Namespace
+from policies import engine
 
-
-class Mode(models.TextChoices):
-    CUSTOM = "custom", "Custom rows"
-    BLOCK_ALL = "block-all", "Block all"
-    ALLOW_NAMESPACE = "allow-namespace", "Allow all inside namespace"
-    ALLOW_ALL = "allow-all", "Allow all"
-
-
-class Direction(models.TextChoices):
-    INGRESS = "ingress", "Ingress"
-    EGRESS = "egress", "Egress"
+DIRECTION_CHOICES = [(d, d.title()) for d in engine.DIRECTIONS]
+MODE_CHOICES = list(engine.MODE_LABELS.items())
 
 
 class Draft(models.Model):
@@ -26,8 +19,8 @@ class Draft(models.Model):
     namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="drafts")
     scope_kind = models.CharField(max_length=20)
     scope_name = models.CharField(max_length=253)
-    ingress_mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.CUSTOM)
-    egress_mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.CUSTOM)
+    ingress_mode = models.CharField(max_length=20, choices=MODE_CHOICES, default="custom")
+    egress_mode = models.CharField(max_length=20, choices=MODE_CHOICES, default="custom")
     namespace_labels = models.JSONField(
         default=dict,
         blank=True,
@@ -38,6 +31,8 @@ class Draft(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = RestrictQuerySet.as_manager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["namespace", "scope_kind", "scope_name"], name="uniq_draft")]
 
@@ -46,10 +41,10 @@ class Draft(models.Model):
 
 
 class RowDecision(models.Model):
-    """A row the user included or excluded, against the default of design §4."""
+    """A row the user included or excluded, against the default (``policies.drafts.default_included``)."""
 
     draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="decisions")
-    row_key = models.CharField(max_length=600, help_text="direction:peer:port/protocol")
+    row_key = models.CharField(max_length=600, help_text="CommunicationRow.key: direction:peer:port/protocol[:flags]")
     included = models.BooleanField()
 
     class Meta:
@@ -63,9 +58,11 @@ class ManualRule(models.Model):
     """A rule added by hand, e.g. "allow egress to 203.0.113.0/24 on 443/TCP"."""
 
     draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="manual_rules")
-    direction = models.CharField(max_length=8, choices=Direction.choices)
+    direction = models.CharField(max_length=8, choices=DIRECTION_CHOICES)
     cidr = models.CharField(max_length=49)
-    ports = models.CharField(max_length=200, blank=True, help_text="e.g. '443/TCP, 8000-8100/TCP'; empty = all")
+    ports = models.JSONField(
+        default=list, blank=True, help_text='[{"port": 443, "end_port": null, "protocol": "TCP"}]; empty = all ports'
+    )
     note = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -73,10 +70,11 @@ class ManualRule(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["direction", "cidr", "ports"]
+        ordering = ["direction", "cidr", "id"]
 
     def __str__(self) -> str:
-        return f"{self.direction} {self.cidr} {self.ports or 'all ports'}"
+        ports = ", ".join(str(engine.PortRange(**p)) for p in self.ports)
+        return f"{self.direction} {self.cidr} {ports or 'all ports'}"
 
 
 class DraftRevision(models.Model):

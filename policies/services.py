@@ -1,4 +1,12 @@
-"""The draft service layer that the command line, the web UI and the API call.
+"""The service layer: what the web pages, the API and the commands call, and the only code that does.
+
+Every function takes the acting user first (commands pass ``access.SYSTEM``) and checks it with the one
+rule of ``flows.access``; none of the callers touches the ORM or the engine for policy work. A selection
+the user may not see does not exist for them (``ScopeError``); one they may see but not change is a
+``PermissionDenied``. A peer in a namespace the user may not see comes out as an ``OpaquePeer`` (no name,
+no labels, no policy names), while the verdicts stay those of the real peers.
+
+Each function answers in a constant number of queries, whatever the number of peers.
 
 Reading never creates a draft; every change creates it on demand, records who made it and keeps a
 revision with the whole draft after the change.
@@ -6,46 +14,89 @@ revision with the whole draft after the change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
-from flows import communications as comms
+from flows import access
+from flows.classify import API_SERVER
 from flows.iputil import canonical_cidr
-from flows.models import Workload
+from flows.models import CIDRConfig, Cluster, IPAlias, Namespace
 from policies import adapter, engine
-from policies.models import Direction, Draft, DraftRevision, ManualRule, Mode, RowDecision
+from policies.adapter import ScopeError
+from policies.models import Draft, DraftRevision, ManualRule, RowDecision
+
+__all__ = ["DEFAULT_SPAN", "Generated", "ScopeError", "Verdicts"]
 
 DEFAULT_SPAN = timedelta(hours=24)
 
 
-def get_draft(scope: comms.Scope) -> Draft | None:
+# ------------------------------------------------------------------------------------------------ scopes
+
+
+def _namespace(user: Any, cluster: str, namespace: str) -> tuple[Cluster, Namespace]:
+    # Clusters and namespaces the user may not see are answered exactly like those that do not exist.
+    cluster_row = Cluster.objects.restrict(user).filter(name=cluster).first()
+    if cluster_row is None:
+        raise ScopeError(f"cluster {cluster!r} does not exist")
+    ns = Namespace.objects.restrict(user).filter(cluster=cluster_row, name=namespace).first()
+    if ns is None:
+        raise ScopeError(f"namespace {namespace!r} does not exist in cluster {cluster!r}")
+    return cluster_row, ns
+
+
+def resolve_scope(user: Any, cluster: str, namespace: str, kind: str, name: str) -> engine.Scope:
+    """The scope a selection names, if the user may see it; ``ScopeError`` in words a user can act on."""
+    cluster_row, ns = _namespace(user, cluster, namespace)
+    return adapter.load_scope(cluster_row, ns, kind, name)
+
+
+def namespace_scopes(user: Any, cluster: str, namespace: str) -> list[engine.Scope]:
+    """Every live top-level workload of a namespace, as scopes (what ``generate_policy --all`` covers)."""
+    cluster_row, ns = _namespace(user, cluster, namespace)
+    return adapter.namespace_scopes(cluster_row, ns)
+
+
+def _require(user: Any, action: access.Action, scope: engine.Scope, what: str) -> None:
+    if scope.namespace_id is None:
+        raise ValueError(f"{scope} was not resolved by resolve_scope")
+    if action == "view" and access.allowed_everywhere(user, "view"):
+        return
+    try:
+        access.require(user, action, scope.namespace_id, what)
+    except PermissionDenied:
+        if action != "view" and Namespace.objects.restrict(user).filter(pk=scope.namespace_id).exists():
+            raise
+        raise ScopeError(f"namespace {scope.namespace!r} does not exist in cluster {scope.cluster!r}") from None
+
+
+# ------------------------------------------------------------------------------------------------ drafts
+
+
+def _draft(scope: engine.Scope) -> Draft | None:
     return (
-        Draft.objects.filter(namespace=scope.namespace, scope_kind=scope.kind, scope_name=scope.name)
+        Draft.objects.filter(namespace_id=scope.namespace_id, scope_kind=scope.kind, scope_name=scope.name)
         .prefetch_related("decisions", "manual_rules")
         .first()
     )
 
 
-def _draft_for_update(scope: comms.Scope) -> Draft:
-    draft, _ = Draft.objects.select_for_update().get_or_create(
-        namespace=scope.namespace, scope_kind=scope.kind, scope_name=scope.name
-    )
-    return draft
+def get_draft(user: Any, scope: engine.Scope) -> Draft | None:
+    _require(user, "view", scope, "reading a draft")
+    return _draft(scope)
 
 
 def draft_state(draft: Draft | None) -> dict:
     """The whole draft as plain data: what a revision stores and the API shows."""
     if draft is None:
-        return {
-            "ingress_mode": Mode.CUSTOM,
-            "egress_mode": Mode.CUSTOM,
-            "decisions": {},
-            "manual_rules": [],
-            "namespace_labels": {},
-        }
+        return {"ingress_mode": "custom", "egress_mode": "custom", "decisions": {}, "manual_rules": [],
+                "namespace_labels": {}}
     return {
         "ingress_mode": draft.ingress_mode,
         "egress_mode": draft.egress_mode,
@@ -58,202 +109,313 @@ def draft_state(draft: Draft | None) -> dict:
     }
 
 
-def _record(draft: Draft, user, summary: str) -> None:
-    draft.updated_by = user if user is not None and user.is_authenticated else None
-    draft.save(update_fields=["updated_by", "updated_at", "ingress_mode", "egress_mode", "namespace_labels"])
-    DraftRevision.objects.create(
-        draft=draft,
-        author=draft.updated_by,
-        summary=summary[:300],
-        state=draft_state(Draft.objects.prefetch_related("decisions", "manual_rules").get(pk=draft.pk)),
-    )
+def default_included(row: engine.CommunicationRow) -> bool:
+    """Design §4: in-cluster peers (workloads, the API server) are allowed; unresolved IPs are excluded unless
+    an admin allowed their alias; attempts denied in the cluster are never re-opened silently; traffic from
+    the pod's own node needs no rule."""
+    if row.denied_in_cluster or row.node_local:
+        return False
+    peer = row.peer
+    if isinstance(peer, engine.AddressPeer):
+        return peer.allowed or peer.category == API_SERVER
+    return True
 
 
-def set_mode(scope: comms.Scope, direction: str, mode: str, user=None) -> Draft:
-    if direction not in Direction.values:
-        raise ValueError(f"direction {direction!r}: use ingress or egress")
-    if mode not in Mode.values:
-        raise ValueError(f"mode {mode!r}: use one of {', '.join(Mode.values)}")
+def _decide(rows: list[engine.CommunicationRow], draft: Draft | None, all_observed: bool
+            ) -> list[engine.CommunicationRow]:
+    """The rows with ``included`` as the draft decides (``all_observed``: every row that worked)."""
+    if all_observed:
+        return [replace(r, included=not r.denied_in_cluster and not r.node_local) for r in rows]
+    decisions = {d.row_key: d.included for d in draft.decisions.all()} if draft is not None else {}
+    return [replace(r, included=decisions.get(r.key, default_included(r)) and not r.node_local) for r in rows]
+
+
+def _author(user: Any) -> AbstractBaseUser | None:
+    return user if isinstance(user, AbstractBaseUser) else None
+
+
+def _change(user: Any, scope: engine.Scope, summary: str, change) -> Draft:
+    """Apply ``change(draft)`` to the scope's draft (made on demand) and keep a revision of the result."""
+    _require(user, "edit", scope, "changing a draft")
     with transaction.atomic():
-        draft = _draft_for_update(scope)
-        setattr(draft, f"{direction}_mode", mode)
-        _record(draft, user, f"{direction} rule: {Mode(mode).label}")
+        draft, _ = Draft.objects.select_for_update().get_or_create(
+            namespace_id=scope.namespace_id, scope_kind=scope.kind, scope_name=scope.name
+        )
+        change(draft)
+        draft.updated_by = _author(user)
+        draft.save()
+        draft = Draft.objects.prefetch_related("decisions", "manual_rules").get(pk=draft.pk)
+        DraftRevision.objects.create(draft=draft, author=draft.updated_by, summary=summary[:300],
+                                     state=draft_state(draft))
     return draft
 
 
-def set_row(scope: comms.Scope, row_key: str, included: bool, user=None) -> Draft:
-    with transaction.atomic():
-        draft = _draft_for_update(scope)
-        RowDecision.objects.update_or_create(draft=draft, row_key=row_key, defaults={"included": included})
-        _record(draft, user, f"{'included' if included else 'excluded'} {row_key}")
-    return draft
-
-
-def add_manual_rule(
-    scope: comms.Scope, direction: str, cidr: str, ports: str = "", note: str = "", user=None
-) -> ManualRule:
-    """Validate and add "allow <direction> to/from CIDR on PORTS"; ValueError names the bad field."""
-    if direction not in Direction.values:
+def _direction(direction: str) -> str:
+    if direction not in engine.DIRECTIONS:
         raise ValueError(f"direction: {direction!r} is not ingress or egress")
+    return direction
+
+
+def set_mode(user: Any, scope: engine.Scope, direction: str, mode: str) -> Draft:
+    """The general rule of one direction: custom rows, block all, allow inside the namespace, allow all."""
+    _direction(direction)
+    if mode not in engine.MODES:
+        raise ValueError(f"mode: {mode!r} is not one of {', '.join(engine.MODES)}")
+
+    def change(draft: Draft) -> None:
+        setattr(draft, f"{direction}_mode", mode)
+
+    return _change(user, scope, f"{direction} rule: {engine.MODE_LABELS[mode]}", change)
+
+
+def set_row(user: Any, scope: engine.Scope, row_key: str, included: bool) -> Draft:
+    """Include or exclude one row, by its key (as the rows of ``rows`` show it)."""
+    _direction(row_key.partition(":")[0])
+    real_key = _unhide_key(user, scope, row_key)
+
+    def change(draft: Draft) -> None:
+        RowDecision.objects.update_or_create(draft=draft, row_key=real_key, defaults={"included": included})
+
+    return _change(user, scope, f"{'included' if included else 'excluded'} {row_key}", change)
+
+
+def add_manual_rule(user: Any, scope: engine.Scope, direction: str, cidr: str, ports: str = "", note: str = ""
+                    ) -> ManualRule:
+    """Validate and add "allow <direction> to/from CIDR on PORTS"; ValueError names the bad field."""
+    _direction(direction)
     try:
         cidr = canonical_cidr(cidr)
     except ValueError as exc:
         raise ValueError(f"cidr: {cidr!r} is not a CIDR or address ({exc})") from exc
-    ranges = adapter.parse_ports(ports)
-    canonical_ports = ", ".join(f"{r.port}{f'-{r.end_port}' if r.end_port else ''}/{r.protocol}" for r in ranges)
-    with transaction.atomic():
-        draft = _draft_for_update(scope)
-        rule = ManualRule.objects.create(
-            draft=draft,
-            direction=direction,
-            cidr=cidr,
-            ports=canonical_ports,
-            note=note,
-            created_by=user if user and user.is_authenticated else None,
-        )
-        _record(draft, user, f"manual rule: {direction} {cidr} {canonical_ports or 'all ports'}")
-    return rule
+    ranges = engine.parse_ports(ports)
+    made: list[ManualRule] = []
+
+    def change(draft: Draft) -> None:
+        made.append(ManualRule.objects.create(draft=draft, direction=direction, cidr=cidr,
+                                              ports=adapter.ports_json(ranges), note=note[:200],
+                                              created_by=_author(user)))
+
+    text = ", ".join(map(str, ranges)) or "all ports"
+    _change(user, scope, f"manual rule: {direction} {cidr} {text}", change)
+    return made[0]
 
 
-def remove_manual_rule(scope: comms.Scope, rule_id: int, user=None) -> None:
-    with transaction.atomic():
-        draft = _draft_for_update(scope)
-        rule = ManualRule.objects.get(pk=rule_id, draft=draft)
-        rule.delete()
-        _record(draft, user, f"removed manual rule: {rule}")
+def remove_manual_rule(user: Any, scope: engine.Scope, rule_id: int) -> None:
+    _require(user, "edit", scope, "changing a draft")
+    rule = ManualRule.objects.filter(pk=rule_id, draft__namespace_id=scope.namespace_id, draft__scope_kind=scope.kind,
+                                     draft__scope_name=scope.name).first()
+    if rule is None:
+        raise ValueError(f"manual rule {rule_id} is not a rule of {scope}")
+    _change(user, scope, f"removed manual rule: {rule}", lambda draft: ManualRule.objects.filter(pk=rule.pk).delete())
 
 
-def set_namespace_label(scope: comms.Scope, namespace: str, key: str, value: str, user=None) -> Draft:
+def set_namespace_label(user: Any, scope: engine.Scope, namespace: str, key: str, value: str) -> Draft:
     """Select peer namespace ``namespace`` by ``key=value`` (for namespaces without the name label)."""
     if not key or not value:
         raise ValueError("namespace label: both key and value are needed")
-    with transaction.atomic():
-        draft = _draft_for_update(scope)
+
+    def change(draft: Draft) -> None:
         draft.namespace_labels = {**draft.namespace_labels, namespace: [key, value]}
-        _record(draft, user, f"namespace {namespace} selected by {key}={value}")
-    return draft
+
+    return _change(user, scope, f"namespace {namespace} selected by {key}={value}", change)
 
 
-def decided_rows(
-    scope: comms.Scope,
-    direction: str,
-    *,
-    since: timedelta = DEFAULT_SPAN,
-    until: datetime | None = None,
-    draft: Draft | None = None,
-    all_observed: bool = False,
-) -> list[comms.CommunicationRow]:
-    """The table rows with ``included`` set by the draft's decisions over the defaults of design §4.
-
-    ``all_observed`` includes every observed row (unresolved IPs too) except attempts denied in the cluster,
-    ignoring the draft.
-    """
-    rows = comms.communications(scope, direction, since=since, until=until)
-    decisions = {} if all_observed or draft is None else {d.row_key: d.included for d in draft.decisions.all()}
-    for row in rows:
-        if all_observed:
-            row.included = not row.denied_in_cluster and not row.node_local
-        else:
-            row.included = decisions.get(row.peer_key, row.default_included) and not row.node_local
-    return rows
+# ------------------------------------------------------------------------------------------ rows, policy
 
 
-def engine_draft(draft: Draft | None, all_observed: bool = False) -> engine.Draft:
-    if draft is None or all_observed:
-        return engine.Draft()
-    return engine.Draft(
-        ingress_mode=draft.ingress_mode,
-        egress_mode=draft.egress_mode,
-        manual_rules=tuple(
-            engine.ManualRule(r.direction, r.cidr, adapter.parse_ports(r.ports)) for r in draft.manual_rules.all()
-        ),
-        namespace_labels={ns: (kv[0], kv[1]) for ns, kv in (draft.namespace_labels or {}).items()},
-    )
+@dataclass(frozen=True)
+class _Hider:
+    """Turns what the service layer computed for everyone into what one user may see."""
+
+    cluster_id: int
+    visible: frozenset[str] | None  # namespace names the user may see; None: all
+
+    def hidden(self, namespace: str) -> bool:
+        return self.visible is not None and namespace not in self.visible
+
+    def peer(self, peer: engine.RowPeer) -> engine.RowPeer:
+        if isinstance(peer, engine.WorkloadPeer) and self.hidden(peer.namespace):
+            token = salted_hmac("netsec.opaque-peer", f"{self.cluster_id}:{peer.key}").hexdigest()[:16]
+            return engine.OpaquePeer(token)
+        return peer
+
+    def row(self, row: engine.CommunicationRow) -> engine.CommunicationRow:
+        peer = self.peer(row.peer)
+        return row if peer is row.peer else replace(row, peer=peer)
+
+    def policies(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys("a policy in another namespace" if self.hidden(k.partition("/")[0]) else k
+                                   for k in keys))
+
+    def side(self, side: engine.SideVerdict) -> engine.SideVerdict:
+        return replace(side, isolated_by=self.policies(side.isolated_by), admitted_by=self.policies(side.admitted_by))
+
+    def verdict(self, verdict: engine.RowVerdict) -> engine.RowVerdict:
+        row = self.row(verdict.row)
+        if row is verdict.row and self.visible is None:
+            return verdict
+        warning = verdict.warning
+        if row is not verdict.row and warning:
+            warning = "this peer cannot be written into the policy (it is in a namespace you may not see)"
+        return replace(verdict, row=row, egress=self.side(verdict.egress), ingress=self.side(verdict.ingress),
+                       warning=warning)
 
 
-@dataclass
+def _hider(user: Any, scope: engine.Scope) -> _Hider:
+    if access.allowed_everywhere(user, "view"):
+        return _Hider(scope.cluster_id, None)
+    names = Namespace.objects.restrict(user).filter(cluster_id=scope.cluster_id).values_list("name", flat=True)
+    return _Hider(scope.cluster_id, frozenset(names))
+
+
+def _unhide_key(user: Any, scope: engine.Scope, row_key: str) -> str:
+    """The real key of a row shown with an opaque peer (a key naming a real peer is its own)."""
+    if ":other/" not in row_key:
+        return row_key
+    hider = _hider(user, scope)
+    for row in adapter.observed_rows(scope, since=timedelta(days=3650), until=timezone.now()):
+        if hider.row(row).key == row_key:
+            return row.key
+    raise ValueError(f"row {row_key!r} is not a row of {scope}")
+
+
+def rows(user: Any, scope: engine.Scope, direction: str | None = None, *, since: timedelta = DEFAULT_SPAN,
+         until: datetime | None = None, all_observed: bool = False) -> list[engine.CommunicationRow]:
+    """The table rows of a scope (one direction, or both), ``included`` as its saved draft decides (design
+    §4 defaults where it decides nothing); ``all_observed`` includes every row that worked."""
+    _require(user, "view", scope, "reading communications")
+    if direction is not None:
+        _direction(direction)
+    until = until or timezone.now()
+    decided = _decide(adapter.observed_rows(scope, since=since, until=until), _draft(scope), all_observed)
+    hider = _hider(user, scope)
+    return [hider.row(r) for r in decided if direction is None or r.direction == direction]
+
+
+@dataclass(frozen=True)
 class Generated:
-    scope: comms.Scope
-    rows: list[comms.CommunicationRow]
-    request: engine.GenerationRequest
+    """The policy of a scope, as the acting user may see it, and the rows it was made from."""
+
+    scope: engine.Scope
+    rows: list[engine.CommunicationRow]
     result: engine.GenerationResult | None
-    error: str | None = None
+    error: str = ""  # why no policy could be made (the scope has no usable label)
 
     @property
     def yaml(self) -> str:
         return engine.to_yaml([self.result.policy]) if self.result else ""
 
+    @property
+    def warnings(self) -> tuple[engine.GenerationWarning, ...]:
+        return self.result.warnings if self.result else ()
 
-def generation_request(
-    scope: comms.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None, all_observed: bool = False,
-    peers: dict | None = None,
-) -> tuple[engine.GenerationRequest, list[comms.CommunicationRow]]:
-    until = until or timezone.now()
-    draft = None if all_observed else get_draft(scope)
-    rows = [
-        row
-        for direction in comms.DIRECTIONS
-        for row in decided_rows(scope, direction, since=since, until=until, draft=draft, all_observed=all_observed)
-    ]
-    cluster = scope.cluster
-    request = engine.GenerationRequest(
-        scope=adapter.engine_scope(scope),
-        rows=adapter.engine_rows(rows, peers),
-        draft=engine_draft(draft, all_observed),
-        dns=engine.DNSTarget(cluster.dns_namespace, dict(cluster.dns_pod_labels or {"k8s-app": "kube-dns"})),
-        window_start=until - since,
-        window_end=until,
-    )
-    return request, rows
+    @property
+    def complete(self) -> bool:
+        """False when peers the user may not see were left out of this policy."""
+        return not any(w.code == "peer-hidden" for w in self.warnings)
 
 
-def generate(
-    scope: comms.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None, all_observed: bool = False,
-    peers: dict | None = None,
-) -> Generated:
-    """The policy for a scope: the draft applied to its communications over the span. ``peers``: a cache
-    of peer workloads shared by the scopes of one run."""
-    request, rows = generation_request(scope, since=since, until=until, all_observed=all_observed, peers=peers)
+def _generate(scope: engine.Scope, rows_: list[engine.CommunicationRow], draft: engine.Draft,
+              dns: engine.DNSTarget, since: timedelta, until: datetime) -> Generated:
+    request = engine.GenerationRequest(scope=scope, rows=tuple(rows_), draft=draft, dns=dns,
+                                       window_start=until - since, window_end=until)
     try:
-        return Generated(scope, rows, request, engine.generate_policy(request))
+        return Generated(scope, rows_, engine.generate_policy(request))
     except engine.GenerationError as exc:
-        return Generated(scope, rows, request, None, str(exc))
+        return Generated(scope, rows_, None, str(exc))
 
 
-@dataclass
-class RowVerdict:
-    """A table row and what the draft, together with the policies applied in the cluster, does to it."""
-
-    row: comms.CommunicationRow
-    allowed: bool
-    blocked_by: tuple[str, ...]  # "egress" (of the source) and/or "ingress" (of the destination)
-    policies: tuple[str, ...]  # deciding policies, "namespace/name"
-    warning: str = ""  # why an included row could not be written into the policy
-
-
-def row_verdicts(scope: comms.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None
-                 ) -> tuple[Generated, list[RowVerdict]]:
-    """Per-row verdicts for the topology and the tables: red when the draft plus the applied policies
-    would deny the row. Traffic from a pod's own node is always allowed."""
-    generated = generate(scope, since=since, until=until)
-    request = generated.request
-    verdicts = engine.row_verdicts(request.scope, request.rows,
-                                   generated.result.policy if generated.result else None,
-                                   adapter.applied_policies(scope.cluster.id))
-    by_key = {v.row.key: v for v in verdicts}
-    warnings = {w.row_key: w.message for w in (generated.result.warnings if generated.result else ())}
-    out = []
-    for row in generated.rows:
-        if row.node_local:
-            out.append(RowVerdict(row, True, (), ()))
-            continue
-        v = by_key[row.peer_key]
-        out.append(RowVerdict(row, v.allowed, tuple(v.blocked_by), tuple(v.policies),
-                              warnings.get(row.peer_key, "")))
-    return generated, out
+def _prepare(user: Any, scope: engine.Scope, since: timedelta, until: datetime | None, all_observed: bool
+             ) -> tuple[list[engine.CommunicationRow], engine.Draft, engine.DNSTarget, datetime]:
+    _require(user, "view", scope, "reading a policy")
+    until = until or timezone.now()
+    draft = None if all_observed else _draft(scope)
+    decided = _decide(adapter.observed_rows(scope, since=since, until=until), draft, all_observed)
+    cluster = Cluster.objects.get(pk=scope.cluster_id)
+    return decided, adapter.engine_draft(draft), adapter.dns_target(cluster), until
 
 
-def namespace_scopes(cluster, namespace) -> list[comms.Scope]:
-    """Every top-level workload of a namespace, as scopes (what `generate_policy --all` covers)."""
-    workloads = Workload.objects.live().filter(namespace=namespace, parent__isnull=True).order_by("kind", "name")
-    return [comms.Scope(cluster, namespace, w.kind, w.name, (w,)) for w in workloads]
+def generate(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None,
+             all_observed: bool = False) -> Generated:
+    """The policy for a scope: the draft applied to its communications over the span (``all_observed``:
+    every observed row that worked, the draft ignored). Peers the user may not see are left out, with a
+    warning (``Generated.complete`` is False)."""
+    decided, draft, dns, until = _prepare(user, scope, since, until, all_observed)
+    hider = _hider(user, scope)
+    return _generate(scope, [hider.row(r) for r in decided], draft, dns, since, until)
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    generated: Generated
+    verdicts: list[engine.RowVerdict]
+
+
+def verdicts(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None
+             ) -> Verdicts:
+    """Per-row verdicts for the tables and the topology: red when the draft plus the applied policies would
+    deny the row. They are judged on the real peers, whatever the user may see of them."""
+    decided, draft, dns, until = _prepare(user, scope, since, until, False)
+    full = _generate(scope, decided, draft, dns, since, until)
+    judged = engine.row_verdicts(scope, decided, full.result.policy if full.result else None,
+                                 adapter.applied_policies(scope.cluster_id), full.warnings)
+    hider = _hider(user, scope)
+    if hider.visible is None:
+        return Verdicts(full, judged)
+    shown = _generate(scope, [hider.row(r) for r in decided], draft, dns, since, until)
+    return Verdicts(shown, [hider.verdict(v) for v in judged])
+
+
+# ---------------------------------------------------------------------------------- aliases and CIDRs
+
+
+def _cluster_or_all(user: Any, cluster: str | None) -> Cluster | None:
+    if cluster is None:
+        return None
+    row = Cluster.objects.restrict(user).filter(name=cluster).first()
+    if row is None:
+        raise ScopeError(f"cluster {cluster!r} does not exist")
+    return row
+
+
+def _validated(row: IPAlias | CIDRConfig) -> None:
+    try:
+        row.full_clean(exclude=["start_key", "end_key"])
+    except ValidationError as exc:
+        raise ValueError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())) from None
+
+
+def set_alias(user: Any, cidr: str, name: str, *, cluster: str | None = None, allowed: bool = False,
+              note: str = "") -> IPAlias:
+    """Name an address or range (for one cluster, or every one); ``allowed`` includes it by default."""
+    access.require_everywhere(user, "admin", "naming addresses")
+    alias = IPAlias(cluster=_cluster_or_all(user, cluster), cidr=cidr, name=name, allowed=allowed, note=note)
+    _validated(alias)
+    existing = IPAlias.objects.filter(cluster=alias.cluster, cidr=alias.cidr).first()
+    if existing is not None:
+        alias.pk = existing.pk
+    alias.save()
+    return alias
+
+
+def remove_alias(user: Any, alias_id: int) -> None:
+    access.require_everywhere(user, "admin", "removing an alias")
+    IPAlias.objects.filter(pk=alias_id).delete()
+
+
+def set_cidr_config(user: Any, cidr: str, category: str, *, cluster: str | None = None, label: str = ""
+                    ) -> CIDRConfig:
+    """Classify a range as Internal or External and label it (for one cluster, or every one)."""
+    access.require_everywhere(user, "admin", "configuring CIDRs")
+    config = CIDRConfig(cluster=_cluster_or_all(user, cluster), cidr=cidr, category=category, label=label)
+    _validated(config)
+    existing = CIDRConfig.objects.filter(cluster=config.cluster, cidr=config.cidr).first()
+    if existing is not None:
+        config.pk = existing.pk
+    config.save()
+    return config
+
+
+def remove_cidr_config(user: Any, config_id: int) -> None:
+    access.require_everywhere(user, "admin", "removing a CIDR configuration")
+    CIDRConfig.objects.filter(pk=config_id).delete()

@@ -1,5 +1,8 @@
 """netsec's policy engine: pure Python (no Django), dataclasses in, dataclasses out.
 
+- ``Scope``, ``WorkloadPeer``, ``AddressPeer``, ``OpaquePeer``, ``CommunicationRow``: the one row type
+  from aggregated communications to verdicts (``rows``); ``stable_selector``: which labels select a
+  workload's pods (``labels``)
 - ``parse_policy``: NetworkPolicy manifest dict -> ``Policy`` (``PolicyError`` names policy and field)
 - ``Evaluator``: exact networking.k8s.io/v1 evaluation of connections
 - ``generate_policy`` / ``generate_policies``: least-privilege policies from communications + draft
@@ -10,27 +13,28 @@
 
 from policies.engine.evaluate import Evaluator
 from policies.engine.generate import (
-    CIDRPeer,
-    CommunicationRow,
+    MODE_LABELS,
+    MODES,
     DNSTarget,
     Draft,
     GenerationRequest,
     GenerationResult,
     GenerationWarning,
-    IPPeer,
     ManualRule,
     Mode,
     PortRange,
-    Scope,
-    WorkloadPeer,
     generate_policies,
     generate_policy,
+    parse_ports,
     policy_name,
 )
+from policies.engine.labels import CONTROLLER_LABELS, stable_selector
 from policies.engine.model import (
+    DIRECTIONS,
     CaseError,
     Connection,
     ContainerPort,
+    Direction,
     Endpoint,
     EngineError,
     GenerationError,
@@ -45,17 +49,31 @@ from policies.engine.model import (
 )
 from policies.engine.parse import parse_policy
 from policies.engine.probe import Case, load_case, run_case
+from policies.engine.rows import (
+    AddressPeer,
+    CommunicationRow,
+    OpaquePeer,
+    RowPeer,
+    Scope,
+    WorkloadPeer,
+)
+from policies.engine.selectors import parse_selector
 from policies.engine.verdicts import RowVerdict, effective_policies, row_verdicts
 from policies.engine.yamlout import to_yaml
 
 __all__ = [
-    "CIDRPeer",
+    "CONTROLLER_LABELS",
+    "DIRECTIONS",
+    "MODES",
+    "MODE_LABELS",
+    "AddressPeer",
     "Case",
     "CaseError",
     "CommunicationRow",
     "Connection",
     "ContainerPort",
     "DNSTarget",
+    "Direction",
     "Draft",
     "Endpoint",
     "EngineError",
@@ -64,17 +82,18 @@ __all__ = [
     "GenerationRequest",
     "GenerationResult",
     "GenerationWarning",
-    "IPPeer",
     "LabelSelector",
     "ManualRule",
     "Mode",
     "Namespace",
+    "OpaquePeer",
     "Pod",
     "Policy",
     "PolicyError",
     "PortRange",
     "ProbeResult",
     "Requirement",
+    "RowPeer",
     "RowVerdict",
     "Scope",
     "SideVerdict",
@@ -84,8 +103,11 @@ __all__ = [
     "generate_policy",
     "load_case",
     "parse_policy",
+    "parse_ports",
+    "parse_selector",
     "policy_name",
     "row_verdicts",
     "run_case",
+    "stable_selector",
     "to_yaml",
 ]

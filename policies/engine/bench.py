@@ -13,17 +13,10 @@ import time
 from typing import Any
 
 from policies.engine.evaluate import Evaluator
-from policies.engine.generate import (
-    CommunicationRow,
-    Draft,
-    GenerationRequest,
-    IPPeer,
-    Scope,
-    WorkloadPeer,
-    generate_policies,
-)
+from policies.engine.generate import Draft, GenerationRequest, generate_policies
 from policies.engine.model import Connection, ContainerPort, Endpoint, Namespace, Pod
 from policies.engine.parse import parse_policy
+from policies.engine.rows import AddressPeer, CommunicationRow, Scope, WorkloadPeer
 
 PORTS = (53, 80, 443, 5432, 6379, 8080, 9090)
 
@@ -93,9 +86,8 @@ def _generation_requests(
 ) -> list[GenerationRequest]:
     def peer(w: int) -> WorkloadPeer:
         ns = f"ns{w % n_namespaces}"
-        return WorkloadPeer(
-            ns, "Deployment", f"w{w}", {"app": f"w{w}", "pod-template-hash": "x"}, {"kubernetes.io/metadata.name": ns}
-        )
+        return WorkloadPeer(ns, "Deployment", f"w{w}", {"app": f"w{w}", "pod-template-hash": "x"},
+                            namespace_labels={"kubernetes.io/metadata.name": ns})
 
     requests = []
     for w in range(n_workloads):
@@ -104,7 +96,7 @@ def _generation_requests(
         rows = tuple(
             CommunicationRow(
                 rng.choice(["ingress", "egress"]),
-                IPPeer(f"203.0.113.{rng.randrange(1, 255)}")
+                AddressPeer(f"203.0.113.{rng.randrange(1, 255)}")
                 if rng.random() < 0.1
                 else peer(rng.randrange(n_workloads)),
                 rng.choice(PORTS),

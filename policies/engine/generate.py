@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from policies.engine.model import (
-    PROTOCOLS,
-    ContainerPort,
-    Direction,
-    GenerationError,
-    Requirement,
-    frozen_labels,
-)
+from policies.engine.model import PROTOCOLS, Direction, GenerationError, frozen_labels
+from policies.engine.rows import AddressPeer, CommunicationRow, OpaquePeer, Scope, WorkloadPeer
 
 Mode = Literal["custom", "block-all", "allow-namespace", "allow-all"]
 MODES: tuple[Mode, ...] = ("custom", "block-all", "allow-namespace", "allow-all")
+MODE_LABELS: dict[str, str] = {
+    "custom": "Custom selection",
+    "block-all": "Block all",
+    "allow-namespace": "Allow all inside namespace",
+    "allow-all": "Allow all",
+}
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "netsec"
@@ -36,120 +36,9 @@ ANNOTATION_SCOPE = "netsec/scope"
 ANNOTATION_OBSERVED_FROM = "netsec/observed-from"
 ANNOTATION_OBSERVED_TO = "netsec/observed-to"
 
-# Labels that controllers stamp on pods per revision, per pod or per run: a selector on them would stop
-# matching at the next rollout (or match a single pod), so they are never used.
-CONTROLLER_LABELS: frozenset[str] = frozenset(
-    {
-        "pod-template-hash",
-        "controller-revision-hash",
-        "pod-template-generation",
-        "job-name",
-        "controller-uid",
-        "batch.kubernetes.io/job-name",
-        "batch.kubernetes.io/controller-uid",
-        "batch.kubernetes.io/job-completion-index",
-        "statefulset.kubernetes.io/pod-name",
-        "apps.kubernetes.io/pod-index",
-    }
-)
-
 # ---------------------------------------------------------------------------------------------------------
-# Inputs
+# Inputs (scopes, peers and rows are in rows.py)
 # ---------------------------------------------------------------------------------------------------------
-
-
-class _PodsOfAWorkload:
-    """What Scope and WorkloadPeer share: label mappings frozen on creation, and how they print."""
-
-    kind: str
-    namespace: str
-    name: str
-    pod_labels: Mapping[str, str]
-    namespace_labels: Mapping[str, str]
-    template_labels: Mapping[str, str] | None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "pod_labels", frozen_labels(self.pod_labels))
-        object.__setattr__(self, "namespace_labels", frozen_labels(self.namespace_labels))
-        if self.template_labels is not None:
-            object.__setattr__(self, "template_labels", frozen_labels(self.template_labels))
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class Scope(_PodsOfAWorkload):
-    """What the policy protects: a workload (its selector / template labels) or a Service (its selector).
-
-    ``pod_labels`` and ``match_expressions`` become the policy's podSelector (controller-made labels
-    dropped). ``template_labels``, ``ports`` and ``ips`` describe a representative pod and are used only
-    by verdicts; ``template_labels`` defaults to ``pod_labels``.
-    """
-
-    cluster: str
-    namespace: str
-    kind: str
-    name: str
-    pod_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
-    match_expressions: tuple[Requirement, ...] = ()
-    namespace_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
-    template_labels: Mapping[str, str] | None = field(default=None, hash=False)
-    ports: tuple[ContainerPort, ...] = ()
-    ips: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class WorkloadPeer(_PodsOfAWorkload):
-    """A peer that is a pod owner (or Service): selected by namespace + pod labels."""
-
-    namespace: str
-    kind: str
-    name: str
-    pod_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
-    namespace_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
-    template_labels: Mapping[str, str] | None = field(default=None, hash=False)
-    ports: tuple[ContainerPort, ...] = ()
-    ips: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class IPPeer:
-    """An unresolved address; allowed as an ipBlock /32 or /128."""
-
-    ip: str
-
-    def __str__(self) -> str:
-        return self.ip
-
-
-@dataclass(frozen=True)
-class CIDRPeer:
-    """A range (an alias's CIDR); allowed as an ipBlock."""
-
-    cidr: str
-
-    def __str__(self) -> str:
-        return self.cidr
-
-
-RowPeer = WorkloadPeer | IPPeer | CIDRPeer
-
-
-@dataclass(frozen=True)
-class CommunicationRow:
-    """One observed (peer, port, protocol) of the scope in one direction, and the draft's decision.
-
-    For ingress the peer is the source; for egress it is the destination. ``key`` is opaque to the
-    engine (the caller's row id), handed back in warnings and verdicts.
-    """
-
-    direction: Direction
-    peer: RowPeer
-    port: int | None  # None for a protocol without ports (ICMP): observed, but not expressible
-    protocol: str = "TCP"
-    included: bool = True
-    key: str | int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +46,30 @@ class PortRange:
     port: int
     protocol: str = "TCP"
     end_port: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.port}{f'-{self.end_port}' if self.end_port else ''}/{self.protocol}"
+
+
+_PORT = re.compile(r"^\s*(\d+)(?:\s*-\s*(\d+))?\s*(?:/\s*(TCP|UDP|SCTP))?\s*$", re.IGNORECASE)
+
+
+def parse_ports(text: str) -> tuple[PortRange, ...]:
+    """'443/TCP, 8000-8100/tcp, 53/UDP' → port ranges (TCP when no protocol is given); empty text is every
+    port. ValueError names the part that is wrong."""
+    ranges = []
+    for part in (p.strip() for p in (text or "").split(",")):
+        if not part:
+            continue
+        match = _PORT.match(part)
+        if not match:
+            raise ValueError(f"ports: {part!r} is not PORT[-END][/TCP|UDP|SCTP], e.g. 443/TCP or 8000-8100")
+        start, end, protocol = int(match.group(1)), match.group(2), (match.group(3) or "TCP").upper()
+        end_port = int(end) if end else None
+        if not 1 <= start <= 65535 or (end_port is not None and not start < end_port <= 65535):
+            raise ValueError(f"ports: {part!r} is out of range 1-65535 or the end is not after the start")
+        ranges.append(PortRange(start, protocol, end_port))
+    return tuple(ranges)
 
 
 @dataclass(frozen=True)
@@ -207,7 +120,10 @@ class GenerationRequest:
 # Outputs
 # ---------------------------------------------------------------------------------------------------------
 
-WarningCode = Literal["namespace-unlabelled", "peer-unlabelled", "unsupported-protocol", "invalid-peer"]
+WarningCode = Literal[
+    "namespace-unlabelled", "peer-unlabelled", "unsupported-protocol", "invalid-peer", "unknown-addresses",
+    "peer-hidden",
+]
 
 
 @dataclass(frozen=True)
@@ -215,7 +131,7 @@ class GenerationWarning:
     code: WarningCode
     message: str
     row_index: int | None = None
-    row_key: str | int | None = None
+    row_key: str | None = None
     namespace: str | None = None
 
 
@@ -248,23 +164,6 @@ def policy_name(kind: str, name: str) -> str:
     # The hash is of the raw text, so two long names that truncate alike still differ.
     digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
     return f"{clean[: _NAME_LIMIT - 9].rstrip('-')}-{digest}"
-
-
-def usable_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in sorted(labels.items()) if k not in CONTROLLER_LABELS}
-
-
-def _selector_dict(labels: Mapping[str, str], expressions: Iterable[Requirement] = ()) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if labels:
-        out["matchLabels"] = dict(sorted(labels.items()))
-    exprs = sorted(
-        (e for e in expressions if e.key not in CONTROLLER_LABELS),
-        key=lambda e: (e.key, e.operator, e.values),
-    )
-    if exprs:
-        out["matchExpressions"] = [e.to_dict() for e in exprs]
-    return out
 
 
 def _canonical(value: Any) -> str:
@@ -358,35 +257,28 @@ class _Generator:
             self.omitted.add(index)
 
     def pod_selector(self) -> dict[str, Any]:
-        selector = _selector_dict(usable_labels(self.scope.pod_labels), self.scope.match_expressions)
-        if not selector:
-            ignored = sorted(set(self.scope.pod_labels) | {e.key for e in self.scope.match_expressions})
-            detail = f" (only controller-made labels: {', '.join(ignored)})" if ignored else ""
-            raise GenerationError(f"{self.scope} has no usable label to select its pods{detail}; no policy generated")
-        return selector
+        if self.scope.selector.is_empty:
+            raise GenerationError(
+                f"{self.scope} has no usable label to select its pods ({self.scope.selector_problem}); "
+                "no policy generated"
+            )
+        return self.scope.selector.to_dict()
 
-    def peer_for_row(self, index: int, row: CommunicationRow) -> dict[str, Any] | None:
+    def peers_for_row(self, index: int, row: CommunicationRow) -> list[dict[str, Any]]:
+        """The ``from``/``to`` entries that allow the row's peer (none, with a warning, when it cannot be)."""
         peer = row.peer
-        if isinstance(peer, IPPeer):
-            try:
-                address = ipaddress.ip_address(peer.ip.strip())
-            except ValueError:
-                self.warn("invalid-peer", f"not an IP address: {peer.ip!r}", index, row)
-                return None
-            return {"ipBlock": {"cidr": f"{address}/{address.max_prefixlen}"}}
-        if isinstance(peer, CIDRPeer):
-            try:
-                network = ipaddress.ip_network(peer.cidr.strip(), strict=False)
-            except ValueError:
-                self.warn("invalid-peer", f"not a CIDR: {peer.cidr!r}", index, row)
-                return None
-            return {"ipBlock": {"cidr": str(network)}}
-        labels = usable_labels(peer.pod_labels)
-        if not labels:
+        if isinstance(peer, AddressPeer):
+            return self.address_peers(index, row, peer)
+        if isinstance(peer, OpaquePeer):
+            self.warn("peer-hidden", "a peer in a namespace you may not see is left out of this policy; someone "
+                      "who may see it has to generate the policy that is applied", index, row)
+            return []
+        if peer.selector.is_empty:
             self.warn("peer-unlabelled", f"{peer} has no usable label to select its pods", index, row)
-            return None
+            return []
+        pods = peer.selector.to_dict()
         if peer.namespace == self.scope.namespace:
-            return {"podSelector": {"matchLabels": labels}}
+            return [{"podSelector": pods}]
         ns_selector = self.namespace_selector(peer.namespace, peer.namespace_labels)
         if ns_selector is None:
             self.warn(
@@ -397,9 +289,24 @@ class _Generator:
                 row,
                 namespace=peer.namespace,
             )
-            return None
+            return []
         # One peer with both selectors: pods with these labels IN that namespace (AND, not OR).
-        return {"namespaceSelector": {"matchLabels": ns_selector}, "podSelector": {"matchLabels": labels}}
+        return [{"namespaceSelector": {"matchLabels": ns_selector}, "podSelector": pods}]
+
+    def address_peers(self, index: int, row: CommunicationRow, peer: AddressPeer) -> list[dict[str, Any]]:
+        if peer.service and not peer.cidrs:
+            self.warn("unknown-addresses", f"{peer} are unknown, so it cannot be allowed: import the cluster's "
+                      "EndpointSlices (kubectl get endpointslices -A)", index, row)
+            return []
+        blocks = []
+        for text in peer.cidrs or (peer.ip,):
+            try:
+                network = ipaddress.ip_network(text.strip(), strict=False)
+            except ValueError:
+                self.warn("invalid-peer", f"not an IP address or CIDR: {text!r}", index, row)
+                return []
+            blocks.append({"ipBlock": {"cidr": str(network)}})
+        return blocks
 
     def covered_by_dns_rule(self, row: CommunicationRow) -> bool:
         """An observed lookup to the cluster DNS pods needs no rule of its own: the DNS rule admits it."""
@@ -408,8 +315,7 @@ class _Generator:
             return False
         if row.port != 53 or row.protocol not in ("UDP", "TCP"):
             return False
-        labels = peer.template_labels if peer.template_labels is not None else peer.pod_labels
-        return all(labels.get(k) == v for k, v in dns.pod_labels.items())
+        return all(peer.pod_labels.get(k) == v for k, v in dns.pod_labels.items())
 
     def namespace_selector(self, namespace: str, labels: Mapping[str, str]) -> dict[str, str] | None:
         if labels.get(NAMESPACE_NAME_LABEL) == namespace:
@@ -457,7 +363,7 @@ class _Generator:
         acc = _DirectionRules()
         if mode == "custom":
             for index, row in indexed_rows:
-                if not row.included:
+                if not row.included or row.node_local:  # the pod's own node is always allowed: no rule
                     continue
                 if row.protocol not in PROTOCOLS or row.port is None or not 1 <= row.port <= 65535:
                     self.warn(
@@ -469,8 +375,7 @@ class _Generator:
                     continue
                 if direction == "egress" and self.covered_by_dns_rule(row):
                     continue
-                peer = self.peer_for_row(index, row)
-                if peer is not None:
+                for peer in self.peers_for_row(index, row):
                     acc.add(peer, frozenset({(row.protocol, row.port, 0)}))
         elif mode == "allow-namespace":
             acc.add({"podSelector": {}}, _ALL)

@@ -1,34 +1,44 @@
 """Per-row verdicts for the UI: would each communication of a workload pass, given the draft policy
 plus the policies applied in the cluster? This is what colours the topology red or black.
 
-Each workload is stood for by one representative pod (its template labels, container ports, an IP
-when known); an IP peer is that address; a CIDR peer is judged by its first address.
+Each workload is stood for by one representative pod (the labels its pods carry, its container ports,
+its IPs when known); an address peer is judged by its observed address. Traffic from a pod's own node
+is always allowed (Kubernetes lets kubelet probes through whatever the policies say).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from policies.engine.evaluate import Evaluator
-from policies.engine.generate import CIDRPeer, CommunicationRow, IPPeer, Scope, WorkloadPeer
+from policies.engine.generate import GenerationWarning
 from policies.engine.model import Connection, Endpoint, Namespace, Pod, Policy, SideVerdict
 from policies.engine.parse import parse_policy
+from policies.engine.rows import AddressPeer, CommunicationRow, Scope, WorkloadPeer
 
 Side = Literal["egress", "ingress"]
 
 
+_ALWAYS = SideVerdict("allowed")
+
+
 @dataclass(frozen=True)
 class RowVerdict:
-    row_index: int
+    """What the draft, together with the policies applied in the cluster, does to one row."""
+
     row: CommunicationRow
     allowed: bool
     # The side(s) that refuse it: "egress" of the source and/or "ingress" of the destination.
     blocked_by: tuple[Side, ...]
     egress: SideVerdict
     ingress: SideVerdict
+    warning: str = ""  # why the draft could not write an included row into the policy
+
+    @property
+    def always_allowed(self) -> bool:
+        return self.row.node_local
 
     @property
     def policies(self) -> tuple[str, ...]:
@@ -57,10 +67,10 @@ def effective_policies(
     return [p for p in policies if p.key != draft.key] + [draft]
 
 
-def _workload_pod(namespace: str, kind: str, name: str, peer: Scope | WorkloadPeer) -> Pod:
-    labels = peer.template_labels if peer.template_labels is not None else peer.pod_labels
+def _workload_pod(owner: Scope | WorkloadPeer) -> Pod:
     # The name only has to be unique in the evaluator; kind/name cannot collide with a real pod name.
-    return Pod(namespace=namespace, name=f"{kind}/{name}", labels=labels, ips=peer.ips, ports=peer.ports)
+    return Pod(namespace=owner.namespace, name=f"{owner.kind}/{owner.name}", labels=owner.pod_labels,
+               ips=owner.ips, ports=owner.ports)
 
 
 def row_verdicts(
@@ -68,18 +78,22 @@ def row_verdicts(
     rows: Sequence[CommunicationRow],
     draft_policy: Policy | Mapping[str, Any] | None,
     applied: Iterable[Policy | Mapping[str, Any]],
+    warnings: Iterable[GenerationWarning] = (),
 ) -> list[RowVerdict]:
-    """A verdict per row, in row order. Raises ``PolicyError`` if a policy does not parse."""
+    """A verdict per row, in row order; ``warnings`` of the draft's generation are attached to their rows.
+    Raises ``PolicyError`` if a policy does not parse. Rows with an opaque peer cannot be judged: give
+    the engine the real peers and hide them afterwards."""
+    by_key = {w.row_key: w.message for w in warnings if w.row_key is not None}
     policies = effective_policies(draft_policy, applied)
     namespaces: dict[str, Mapping[str, str]] = {scope.namespace: scope.namespace_labels}
-    scope_pod = _workload_pod(scope.namespace, scope.kind, scope.name, scope)
+    scope_pod = _workload_pod(scope)
     pods: dict[tuple[str, str], Pod] = {scope_pod.key: scope_pod}
     for row in rows:
         peer = row.peer
         if isinstance(peer, WorkloadPeer):
             if peer.namespace_labels or peer.namespace not in namespaces:
                 namespaces[peer.namespace] = peer.namespace_labels or namespaces.get(peer.namespace, {})
-            pod = _workload_pod(peer.namespace, peer.kind, peer.name, peer)
+            pod = _workload_pod(peer)
             pods.setdefault(pod.key, pod)
     evaluator = Evaluator(
         namespaces=[Namespace(name, labels) for name, labels in namespaces.items()],
@@ -89,7 +103,10 @@ def row_verdicts(
 
     verdicts: list[RowVerdict] = []
     scope_end = Endpoint.of_pod(scope_pod)
-    for index, row in enumerate(rows):
+    for row in rows:
+        if row.node_local:
+            verdicts.append(RowVerdict(row, True, (), _ALWAYS, _ALWAYS))
+            continue
         peer_end = _peer_endpoint(row, pods)
         source, destination = (peer_end, scope_end) if row.direction == "ingress" else (scope_end, peer_end)
         # A portless protocol (ICMP) is admitted only by rules without ports; port 0 matches no port entry.
@@ -101,12 +118,12 @@ def row_verdicts(
             blocked.append("ingress")
         verdicts.append(
             RowVerdict(
-                row_index=index,
                 row=row,
                 allowed=result.allowed,
                 blocked_by=tuple(blocked),
                 egress=result.egress,
                 ingress=result.ingress,
+                warning=by_key.get(row.key, ""),
             )
         )
     return verdicts
@@ -116,7 +133,6 @@ def _peer_endpoint(row: CommunicationRow, pods: Mapping[tuple[str, str], Pod]) -
     peer = row.peer
     if isinstance(peer, WorkloadPeer):
         return Endpoint.of_pod(pods[(peer.namespace, f"{peer.kind}/{peer.name}")])
-    if isinstance(peer, IPPeer):
+    if isinstance(peer, AddressPeer):
         return Endpoint.of_ip(peer.ip)
-    assert isinstance(peer, CIDRPeer)
-    return Endpoint.of_ip(str(ipaddress.ip_network(peer.cidr, strict=False).network_address))
+    raise TypeError(f"verdicts are judged on the real peers, not on {peer!r}")

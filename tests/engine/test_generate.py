@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from policies.engine import (
-    CIDRPeer,
+    AddressPeer,
     CommunicationRow,
     DNSTarget,
     Draft,
     GenerationError,
     GenerationRequest,
     GenerationResult,
-    IPPeer,
+    LabelSelector,
     ManualRule,
     PortRange,
     Requirement,
@@ -128,34 +128,32 @@ def test_scope_selector_drops_controller_labels() -> None:
     assert generate(scope=scope).policy["spec"]["podSelector"] == {"matchLabels": {"app": "report"}}
 
 
-def test_scope_selector_keeps_match_expressions_except_controller_keys() -> None:
-    scope = Scope(
-        "c",
-        "shop",
-        "Deployment",
-        "api",
-        pod_labels={"app": "api"},
-        match_expressions=(
-            Requirement("tier", "In", ("a", "b")),
-            Requirement("pod-template-hash", "Exists"),
-        ),
-    )
+def test_scope_selector_is_the_controllers_own_when_made_of_user_labels() -> None:
+    own = LabelSelector((("app", "api"),), (Requirement("tier", "In", ("a", "b")),))
+    scope = Scope("c", "shop", "Deployment", "api", pod_labels={"app": "api", "tier": "a", "version": "7"},
+                  own_selector=own)
     assert generate(scope=scope).policy["spec"]["podSelector"] == {
         "matchLabels": {"app": "api"},
         "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}],
     }
+    # A selector naming a controller-made label (a Job's controller-uid) is not used: the template's labels are.
+    job = Scope("c", "batch", "Job", "db-migrate", pod_labels={"app": "db-migrate", "controller-uid": "u1"},
+                own_selector=LabelSelector((("batch.kubernetes.io/controller-uid", "u1"),)))
+    assert generate(scope=job).policy["spec"]["podSelector"] == {"matchLabels": {"app": "db-migrate"}}
 
 
 def test_service_scope_selects_its_selector() -> None:
-    scope = Scope("c", "shop", "Service", "cart", pod_labels={"app": "cart", "component": "api"})
+    own = LabelSelector((("app", "cart"), ("component", "api")))
+    scope = Scope("c", "shop", "Service", "cart", pod_labels={"app": "cart", "component": "api", "v": "2"},
+                  own_selector=own)
     result = generate(scope=scope)
     assert result.name == "netsec-service-cart"
     assert result.policy["spec"]["podSelector"] == {"matchLabels": {"app": "cart", "component": "api"}}
 
 
 def test_scope_without_usable_label_is_an_error() -> None:
-    scope = Scope("c", "batch", "Job", "once", pod_labels={"job-name": "once", "controller-uid": "u"})
-    with pytest.raises(GenerationError, match=r"Job batch/once has no usable label .*controller-uid, job-name"):
+    scope = Scope("c", "batch", "CronJob", "nightly", pod_labels={"job-name": "nightly-123", "controller-uid": "u"})
+    with pytest.raises(GenerationError, match=r"CronJob batch/nightly has no usable label .*controller-uid, job-name"):
         generate_policy(GenerationRequest(scope))
     with pytest.raises(GenerationError, match="Pod shop/bare has no usable label"):
         generate_policy(GenerationRequest(Scope("c", "shop", "Pod", "bare")))
@@ -205,7 +203,7 @@ def test_namespace_without_usable_label_warns_and_leaves_the_row_out() -> None:
 
 
 def test_peer_without_usable_label_warns() -> None:
-    job = WorkloadPeer("shop", "Job", "once", {"job-name": "once"})
+    job = WorkloadPeer("shop", "CronJob", "nightly", {"job-name": "nightly-123"})
     result = generate(ingress(job, 80))
     assert [w.code for w in result.warnings] == ["peer-unlabelled"]
     assert "ingress" not in result.policy["spec"]  # nothing left: ingress isolated, admits nothing
@@ -213,9 +211,9 @@ def test_peer_without_usable_label_warns() -> None:
 
 def test_ip_and_cidr_peers_as_ip_blocks() -> None:
     spec = generate(
-        egress(IPPeer("203.0.113.9"), 443),
-        egress(IPPeer("2001:db8::1"), 443),
-        egress(CIDRPeer("198.51.100.7/24"), 443),
+        egress(AddressPeer("203.0.113.9"), 443),
+        egress(AddressPeer("2001:db8::1"), 443),
+        egress(AddressPeer("198.51.100.7", cidrs=("198.51.100.7/24",)), 443),
         dns=None,
     ).policy["spec"]
     assert spec["egress"] == [
@@ -231,12 +229,12 @@ def test_ip_and_cidr_peers_as_ip_blocks() -> None:
 
 
 def test_invalid_ip_peer_warns() -> None:
-    result = generate(egress(IPPeer("not-an-ip"), 443), dns=None)
+    result = generate(egress(AddressPeer("not-an-ip"), 443), dns=None)
     assert [w.code for w in result.warnings] == ["invalid-peer"]
 
 
 def test_unsupported_protocol_warns() -> None:
-    result = generate(CommunicationRow("egress", IPPeer("203.0.113.9"), None, "ICMP"), dns=None)
+    result = generate(CommunicationRow("egress", AddressPeer("203.0.113.9"), None, "ICMP"), dns=None)
     assert [w.code for w in result.warnings] == ["unsupported-protocol"]
     assert result.omitted_rows == (0,)
 
@@ -294,9 +292,9 @@ def test_output_is_deterministic_whatever_the_input_order() -> None:
         ingress(LEGACY, 1),
         egress(CART, 7070),
         egress(CART, 7071, "UDP"),
-        egress(IPPeer("203.0.113.9"), 443),
-        egress(IPPeer("203.0.113.10"), 443),
-        egress(CIDRPeer("10.0.0.0/8"), 5432),
+        egress(AddressPeer("203.0.113.9"), 443),
+        egress(AddressPeer("203.0.113.10"), 443),
+        egress(AddressPeer("10.1.2.3", cidrs=("10.0.0.0/8",)), 5432),
         egress(PAYMENT, 7070, included=False),
     ]
     manual = (
@@ -386,7 +384,7 @@ def test_unknown_mode_is_an_error() -> None:
 
 
 def test_generate_policies_reports_failures_and_generates_the_rest() -> None:
-    bad = Scope("c", "shop", "Job", "once", pod_labels={"job-name": "once"})
+    bad = Scope("c", "shop", "CronJob", "once", pod_labels={"job-name": "once-1"})
     other = Scope("c", "shop", "Deployment", "api", pod_labels={"app": "api"})
     results, failures = generate_policies([GenerationRequest(SCOPE), GenerationRequest(bad), GenerationRequest(other)])
     assert [r.name for r in results] == ["netsec-deployment-api", "netsec-deployment-frontend"]
@@ -395,12 +393,22 @@ def test_generate_policies_reports_failures_and_generates_the_rest() -> None:
 
 def test_to_yaml_is_multi_document_and_round_trips() -> None:
     first = generate(ingress(GATEWAY, 8080)).policy
-    second = generate(scope=Scope("c", "shop", "Service", "cart", pod_labels={"app": "cart"})).policy
+    cart = Scope("c", "shop", "Service", "cart", own_selector=LabelSelector((("app", "cart"),)))
+    second = generate(scope=cart).policy
     text = to_yaml([first, second])
     assert text.startswith("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n")
     assert text.count("\n---\n") == 1
     assert list(yaml.safe_load_all(text)) == [first, second]
     assert to_yaml([]) == ""
+
+
+def test_yaml_is_written_by_libyaml_here_and_reads_like_kubectl_output() -> None:
+    from policies.engine.yamlout import DUMPER
+
+    assert DUMPER is yaml.CSafeDumper  # the fast emitter is installed on every supported platform
+    text = to_yaml([generate(ingress(GATEWAY, 8080)).policy])
+    # Lists sit at their key's indentation, as `kubectl get -o yaml` prints them.
+    assert "\n  policyTypes:\n  - Ingress\n  - Egress\n" in text
 
 
 def test_window_naive_datetimes_are_taken_as_utc() -> None:

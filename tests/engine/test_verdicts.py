@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from policies.engine import (
-    CIDRPeer,
+    AddressPeer,
     CommunicationRow,
     ContainerPort,
     GenerationRequest,
-    IPPeer,
+    LabelSelector,
     Scope,
     WorkloadPeer,
     generate_policy,
@@ -20,9 +20,9 @@ SCOPE = Scope(
     "shop",
     "Deployment",
     "frontend",
-    pod_labels={"app": "frontend"},
+    pod_labels={"app": "frontend", "version": "v2"},
     namespace_labels={"kubernetes.io/metadata.name": "shop"},
-    template_labels={"app": "frontend", "version": "v2"},
+    own_selector=LabelSelector((("app", "frontend"),)),
     ports=(ContainerPort("http", 8080),),
 )
 GATEWAY = WorkloadPeer("shop", "Deployment", "gateway", {"app": "gateway"})
@@ -34,11 +34,11 @@ LEGACY = WorkloadPeer("legacy", "Deployment", "old", {"app": "old"}, {})
 
 def rows() -> list[CommunicationRow]:
     return [
-        CommunicationRow("ingress", GATEWAY, 8080, key="r0"),
-        CommunicationRow("ingress", LEGACY, 8080, key="r1"),  # namespace has no usable label: left out
-        CommunicationRow("egress", PAYMENT, 7070, key="r2"),
-        CommunicationRow("egress", IPPeer("203.0.113.9"), 443, included=False, key="r3"),
-        CommunicationRow("egress", CIDRPeer("192.0.2.0/24"), 443, key="r4"),
+        CommunicationRow("ingress", GATEWAY, 8080),
+        CommunicationRow("ingress", LEGACY, 8080),  # namespace has no usable label: left out
+        CommunicationRow("egress", PAYMENT, 7070),
+        CommunicationRow("egress", AddressPeer("203.0.113.9"), 443, included=False),
+        CommunicationRow("egress", AddressPeer("192.0.2.7", cidrs=("192.0.2.0/24",)), 443),
     ]
 
 
@@ -46,7 +46,40 @@ def test_no_policies_everything_allowed_and_not_isolated() -> None:
     verdicts = row_verdicts(SCOPE, rows(), None, [])
     assert [v.allowed for v in verdicts] == [True] * 5
     assert all(v.egress.status == v.ingress.status == "not-isolated" for v in verdicts)
-    assert [v.row.key for v in verdicts] == ["r0", "r1", "r2", "r3", "r4"]
+    assert [v.row for v in verdicts] == rows()  # in row order
+
+
+def test_a_row_has_one_identity_and_the_flags_that_split_rows_are_part_of_it() -> None:
+    keys = [r.key for r in rows()]
+    assert keys == [
+        "ingress:Deployment/shop/gateway:8080/TCP",
+        "ingress:Deployment/legacy/old:8080/TCP",
+        "egress:StatefulSet/payments/payment:7070/TCP",
+        "egress:ip/203.0.113.9:443/TCP",
+        "egress:ip/192.0.2.7:443/TCP",
+    ]
+    worked = CommunicationRow("egress", PAYMENT, 7070)
+    denied = CommunicationRow("egress", PAYMENT, 7070, denied_in_cluster=True)
+    probe = CommunicationRow("ingress", AddressPeer("172.18.0.2"), 8080, node_local=True)
+    assert len({worked.key, denied.key}) == 2 and denied.key.endswith(":denied")
+    assert probe.key == "ingress:ip/172.18.0.2:8080/TCP:node-local"
+    # The addresses of one selectorless Service are one peer, whichever address a row saw.
+    api = AddressPeer("172.18.0.2", "APIServer", cidrs=("172.18.0.2/32", "172.18.0.3/32"), service="default/kubernetes")
+    assert CommunicationRow("egress", api, 6443).key == "egress:service/default/kubernetes:6443/TCP"
+
+
+def test_traffic_from_the_pods_own_node_is_always_allowed_whatever_the_policies() -> None:
+    deny_all = netpol("shop", "deny-all", policyTypes=["Ingress", "Egress"])
+    probe = CommunicationRow("ingress", AddressPeer("172.18.0.2"), 8080, node_local=True)
+    (verdict,) = row_verdicts(SCOPE, [probe], None, [deny_all])
+    assert verdict.allowed and verdict.always_allowed and verdict.blocked_by == ()
+
+
+def test_warnings_of_the_draft_are_attached_to_their_rows() -> None:
+    result = generate_policy(GenerationRequest(SCOPE, tuple(rows())))
+    verdicts = row_verdicts(SCOPE, rows(), result.policy, [], result.warnings)
+    assert "you need to assign labels to namespace legacy" in verdicts[1].warning
+    assert [bool(v.warning) for v in verdicts] == [False, True, False, False, False]
 
 
 def test_draft_policy_colours_rows_it_leaves_out() -> None:

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
+from flows.access import SYSTEM
 from flows.aggregate import aggregate_cluster
-from flows.communications import resolve_scope
 from flows.models import IPAlias, NetworkPolicy
-from policies import services
+from policies import engine, services
 from policies.models import DraftRevision
 from tests import factories as f
 from tests.factories import T0
@@ -84,25 +84,25 @@ def test_all_observed_includes_unresolved_ips(shop):
 
 
 def test_draft_decisions_and_modes_change_the_output(shop):
-    scope = resolve_scope("test", "shop", "Deployment", "api")
-    rows = services.decided_rows(scope, "ingress", until=T0 + timedelta(hours=2))
-    frontend_key = next(r.peer_key for r in rows if r.peer and r.peer.name == "frontend")
-    services.set_row(scope, frontend_key, False)
-    services.set_mode(scope, "egress", "block-all")
-    services.add_manual_rule(scope, "egress", "203.0.113.0/24", "443/tcp")
+    scope = services.resolve_scope(SYSTEM, "test", "shop", "Deployment", "api")
+    rows = services.rows(SYSTEM, scope, "ingress", until=T0 + timedelta(hours=2))
+    frontend_key = next(r.key for r in rows if getattr(r.peer, "name", "") == "frontend")
+    services.set_row(SYSTEM, scope, frontend_key, False)
+    services.set_mode(SYSTEM, scope, "egress", "block-all")
+    services.add_manual_rule(SYSTEM, scope, "egress", "203.0.113.0/24", "443/tcp")
     policies, _ = generate("--cluster", "test", "--namespace", "shop", "--kind", "Deployment", "--name", "api")
     text = yaml.safe_dump(policies[0])
     assert "frontend" not in text
     # Block all keeps only DNS in egress, whatever rows and manual rules say.
     assert "198.51.100.0/24" not in text and "203.0.113.0/24" not in text and "kube-dns" in text
-    services.set_mode(scope, "egress", "custom")
+    services.set_mode(SYSTEM, scope, "egress", "custom")
     policies, _ = generate("--cluster", "test", "--namespace", "shop", "--kind", "Deployment", "--name", "api")
     assert "203.0.113.0/24" in yaml.safe_dump(policies[0])
     assert DraftRevision.objects.count() == 4
     with pytest.raises(ValueError, match="cidr"):
-        services.add_manual_rule(scope, "egress", "203.0.113.0/33")
+        services.add_manual_rule(SYSTEM, scope, "egress", "203.0.113.0/33")
     with pytest.raises(ValueError, match="ports"):
-        services.add_manual_rule(scope, "egress", "203.0.113.0/24", "http")
+        services.add_manual_rule(SYSTEM, scope, "egress", "203.0.113.0/24", "http")
 
 
 def test_all_skips_workloads_without_usable_labels(shop):
@@ -136,25 +136,26 @@ def test_bad_arguments_are_usage_errors(shop):
 
 
 def test_verdicts_follow_the_applied_policies(shop, cluster):
-    from policies import adapter, engine
-
     ns = f.namespace(cluster, "data")
     NetworkPolicy.objects.create(cluster=cluster, namespace=ns, name="deny-all", spec={
         "podSelector": {}, "policyTypes": ["Ingress"]}, manifest={
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": {"name": "deny-all", "namespace": "data"},
         "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
-    scope = resolve_scope("test", "shop", "Deployment", "api")
-    request, _ = services.generation_request(scope, until=T0 + timedelta(hours=2))
-    verdicts = engine.row_verdicts(request.scope, request.rows, None, adapter.applied_policies(cluster.id))
-    to_db = [v for v in verdicts if getattr(v.row.peer, "name", "") == "db"]
+    scope = services.resolve_scope(SYSTEM, "test", "shop", "Deployment", "api")
+    until = T0 + timedelta(hours=2)
+    # The applied deny-all alone (no draft policy) blocks the egress to db at db's ingress.
+    rows = services.rows(SYSTEM, scope, until=until)
+    judged = engine.row_verdicts(scope, rows, None, [NetworkPolicy.objects.get(name="deny-all").manifest])
+    to_db = [v for v in judged if getattr(v.row.peer, "name", "") == "db"]
     assert to_db and all(not v.allowed and v.blocked_by == ("ingress",) for v in to_db)
 
     # The service-level verdicts add the draft: excluded rows turn red, the unlabelled namespace too.
-    services.set_row(scope, next(r.peer_key for r in services.decided_rows(scope, "egress", until=T0 + timedelta(
-        hours=2)) if r.ip and r.ip.alias == "partner"), False)
-    _, rows = services.row_verdicts(scope, until=T0 + timedelta(hours=2))
-    by_peer = {(r.row.direction, r.row.peer.name if r.row.peer else r.row.ip.ip, r.row.port): r for r in rows}
+    partner = next(r.key for r in services.rows(SYSTEM, scope, "egress", until=until)
+                   if getattr(r.peer, "alias", None) == "partner")
+    services.set_row(SYSTEM, scope, partner, False)
+    rows = services.verdicts(SYSTEM, scope, until=until).verdicts
+    by_peer = {(r.row.direction, getattr(r.row.peer, "name", None) or r.row.peer.ip, r.row.port): r for r in rows}
     assert by_peer[("ingress", "frontend", 8080)].allowed
     legacy = by_peer[("ingress", "sync", 8080)]
     assert not legacy.allowed and legacy.blocked_by == ("ingress",) and "legacy" in legacy.warning

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from flows.aggregate import aggregate_cluster
-from flows.communications import parse_span
 from flows.models import Cluster
+from flows.timespan import span_option
 
 
 class Command(BaseCommand):
@@ -19,16 +19,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, cluster: str | None = None, rebuild: str | None = None, **options) -> None:
+        rebuild_since = timezone.now() - span_option(rebuild, "--rebuild") if rebuild else None
         clusters = Cluster.objects.all()
         if cluster:
             clusters = clusters.filter(name=cluster)
             if not clusters.exists():
                 raise CommandError(f"cluster {cluster!r} does not exist")
-        rebuild_since = None
-        if rebuild:
-            try:
-                rebuild_since = timezone.now() - parse_span(rebuild)
-            except ValueError as exc:
-                raise CommandError(f"--rebuild: {exc}", returncode=2) from exc
         for c in clusters:
             self.stdout.write(str(aggregate_cluster(c, rebuild_since=rebuild_since)))

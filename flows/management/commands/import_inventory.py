@@ -11,7 +11,6 @@ index and field, and nothing is written) or unknown cluster; 2 bad arguments.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,14 +21,7 @@ from django.utils import timezone
 from flows.ingest.inventory import InventoryError, read_sources
 from flows.models import Cluster, slug_validator
 from flows.store.inventory import apply_snapshot
-
-
-def _aware_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 time: {text!r}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+from flows.timespan import time_option
 
 
 class Command(BaseCommand):
@@ -50,15 +42,16 @@ class Command(BaseCommand):
             help="the dump is not the whole cluster: add and update, but mark nothing deleted",
         )
         parser.add_argument(
-            "--observed-at", type=_aware_time, metavar="TIME",
+            "--observed-at", metavar="TIME",
             help="when the dump was taken (ISO 8601, default now): deletions and address changes are dated so",
         )
         parser.add_argument("files", nargs="+", metavar="FILE", help="'-' reads stdin")
 
     def handle(
-        self, *args: Any, cluster: str, create: bool, partial: bool, observed_at: datetime | None,
+        self, *args: Any, cluster: str, create: bool, partial: bool, observed_at: str | None,
         files: list[str], **options: Any,
     ) -> None:
+        when = time_option(observed_at, "--observed-at") or timezone.now()
         if files.count("-") > 1:
             raise CommandError("'-' (stdin) can be given only once", returncode=2)
         target = Cluster.objects.filter(name=cluster).first()
@@ -80,7 +73,6 @@ class Command(BaseCommand):
         except InventoryError as exc:
             raise CommandError(f"nothing imported:\n{exc}", returncode=1) from None
 
-        when = observed_at or timezone.now()
         with transaction.atomic():
             if target is None:
                 target = Cluster.objects.create(name=cluster)

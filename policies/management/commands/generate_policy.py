@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from flows.communications import SCOPE_KINDS, ScopeError, parse_span, resolve_scope
-from flows.models import Cluster, Namespace
+from flows.access import SYSTEM
+from flows.communications import SCOPE_KINDS
+from flows.timespan import span_option, time_option
 from policies import engine, services
 
 
@@ -21,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--name")
         parser.add_argument("--all", action="store_true", help="every workload of the namespace")
         parser.add_argument("--since", default="24h", help="time span: 1h, 12h, 24h, 7d ... (default 24h)")
-        parser.add_argument("--until", help="end of the span, ISO 8601 (default now)")
+        parser.add_argument("--until", help="end of the span, ISO 8601; without an offset it is UTC (default now)")
         parser.add_argument(
             "--all-observed",
             action="store_true",
@@ -32,39 +31,26 @@ class Command(BaseCommand):
     def handle(self, *args, **o) -> None:
         if o["all"] == bool(o["kind"] or o["name"]) or (not o["all"] and not (o["kind"] and o["name"])):
             raise CommandError("give either --kind and --name, or --all", returncode=2)
-        try:
-            since = parse_span(o["since"])
-            until = datetime.fromisoformat(o["until"]) if o["until"] else timezone.now()
-        except ValueError as exc:
-            raise CommandError(f"--since/--until: {exc}", returncode=2) from exc
-        if timezone.is_naive(until):
-            until = timezone.make_aware(until, timezone.utc)
+        since = span_option(o["since"], "--since")
+        until = time_option(o["until"], "--until")
+        # Names that match nothing are bad input (exit 1), as in every other command; malformed flags are
+        # usage errors (exit 2).
         try:
             if o["all"]:
-                cluster = Cluster.objects.get(name=o["cluster"])
-                namespace = Namespace.objects.get(cluster=cluster, name=o["namespace"])
-                scopes = services.namespace_scopes(cluster, namespace)
+                scopes = services.namespace_scopes(SYSTEM, o["cluster"], o["namespace"])
             else:
-                scopes = [resolve_scope(o["cluster"], o["namespace"], o["kind"], o["name"])]
-        # Names that match nothing are bad input (exit 1), as in every other command; malformed flags were
-        # usage errors (exit 2) above.
-        except Cluster.DoesNotExist:
-            raise CommandError(f"cluster {o['cluster']!r} does not exist") from None
-        except Namespace.DoesNotExist:
-            raise CommandError(f"namespace {o['namespace']!r} does not exist in cluster {o['cluster']!r}") from None
-        except ScopeError as exc:
+                scopes = [services.resolve_scope(SYSTEM, o["cluster"], o["namespace"], o["kind"], o["name"])]
+        except services.ScopeError as exc:
             raise CommandError(str(exc)) from exc
 
-        policies, peers = [], {}
+        policies = []
         for scope in scopes:
-            generated = services.generate(
-                scope, since=since, until=until, all_observed=o["all_observed"], peers=peers
-            )
+            generated = services.generate(SYSTEM, scope, since=since, until=until, all_observed=o["all_observed"])
             if generated.result is None:
-                self.stderr.write(f"skipped {scope.kind} {scope.namespace.name}/{scope.name}: {generated.error}")
+                self.stderr.write(f"skipped {scope}: {generated.error}")
                 continue
-            for warning in generated.result.warnings:
-                self.stderr.write(f"warning: {scope.kind} {scope.namespace.name}/{scope.name}: {warning.message}")
+            for warning in generated.warnings:
+                self.stderr.write(f"warning: {scope}: {warning.message}")
             policies.append(generated.result.policy)
         policies.sort(key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
         text = engine.to_yaml(policies)

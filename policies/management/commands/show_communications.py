@@ -6,15 +6,10 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from flows.communications import (
-    DIRECTIONS,
-    SCOPE_KINDS,
-    CommunicationRow,
-    ScopeError,
-    parse_span,
-    resolve_scope,
-)
-from policies import services
+from flows.access import SYSTEM
+from flows.communications import SCOPE_KINDS
+from flows.timespan import span_option, time_option
+from policies import engine, services
 
 
 def _ago(moment: datetime, now: datetime) -> str:
@@ -25,12 +20,25 @@ def _ago(moment: datetime, now: datetime) -> str:
     return "just now"
 
 
-def _status(row: CommunicationRow) -> str:
+def _status(row: engine.CommunicationRow) -> str:
     if row.node_local:
         return "always allowed (own node)"
     if row.denied_in_cluster:
         return "denied in cluster"
     return "included" if row.included else "excluded"
+
+
+def _peer_cells(peer: engine.RowPeer) -> tuple[str, str, str]:
+    """(kind, namespace, name) of the table for any peer."""
+    if isinstance(peer, engine.WorkloadPeer):
+        return peer.kind, peer.namespace, peer.name
+    if isinstance(peer, engine.OpaquePeer):
+        return "other namespace", "", peer.token
+    extra = (f" ({peer.alias})" if peer.alias else "") + (f" {', '.join(peer.dns_names)}" if peer.dns_names else "")
+    if peer.service:
+        addresses = ", ".join(c.split("/")[0] for c in peer.cidrs) or "addresses unknown"
+        return peer.category, "", f"Service {peer.service}: {addresses}{extra}"
+    return peer.category, "", peer.ip + extra
 
 
 class Command(BaseCommand):
@@ -41,38 +49,29 @@ class Command(BaseCommand):
         parser.add_argument("--namespace", required=True)
         parser.add_argument("--kind", required=True, choices=SCOPE_KINDS)
         parser.add_argument("--name", required=True)
-        parser.add_argument("--direction", required=True, choices=DIRECTIONS)
+        parser.add_argument("--direction", required=True, choices=engine.DIRECTIONS)
         parser.add_argument("--since", default="24h", help="time span: 1h, 12h, 24h, 7d ... (default 24h)")
-        parser.add_argument("--until", help="end of the span, ISO 8601 (default now)")
+        parser.add_argument("--until", help="end of the span, ISO 8601; without an offset it is UTC (default now)")
         parser.add_argument("--format", default="table", choices=("table", "json"))
 
     def handle(self, *args, **o) -> None:
+        since = span_option(o["since"], "--since")
+        until = time_option(o["until"], "--until")
         try:
-            since = parse_span(o["since"])
-        except ValueError as exc:
-            raise CommandError(f"--since: {exc}", returncode=2) from exc
-        until = None
-        if o["until"]:
-            try:
-                until = datetime.fromisoformat(o["until"])
-            except ValueError as exc:
-                raise CommandError(f"--until: not an ISO 8601 time: {o['until']!r}", returncode=2) from exc
-            if timezone.is_naive(until):
-                until = timezone.make_aware(until, timezone.utc)
-        try:
-            scope = resolve_scope(o["cluster"], o["namespace"], o["kind"], o["name"])
-        except ScopeError as exc:
+            scope = services.resolve_scope(SYSTEM, o["cluster"], o["namespace"], o["kind"], o["name"])
+        except services.ScopeError as exc:
             raise CommandError(str(exc)) from exc
         # "included" is what the saved draft decides (design §4 defaults where it decides nothing).
-        rows = services.decided_rows(scope, o["direction"], since=since, until=until, draft=services.get_draft(scope))
+        rows = services.rows(SYSTEM, scope, o["direction"], since=since, until=until)
         if o["format"] == "json":
             payload = {"workload": scope.as_json(), "direction": o["direction"], "rows": [r.as_json() for r in rows]}
             self.stdout.write(json.dumps(payload, indent=2))
             return
         self._table(scope, o["direction"], rows, until or timezone.now(), o["since"])
 
-    def _table(self, scope, direction: str, rows: list[CommunicationRow], now: datetime, span: str) -> None:
-        self.stdout.write(f"{scope.kind} {scope.namespace.name}/{scope.name} · {direction} · last {span}")
+    def _table(self, scope: engine.Scope, direction: str, rows: list[engine.CommunicationRow], now: datetime,
+               span: str) -> None:
+        self.stdout.write(f"{scope.kind} {scope.namespace}/{scope.name} · {direction} · last {span}")
         if not rows:
             hint = "the generated policy will deny all ingress" if direction == "ingress" else (
                 "the generated policy will allow only DNS egress")
@@ -81,13 +80,7 @@ class Command(BaseCommand):
         header = ("KIND", "NAMESPACE", "NAME", "PORT", "CONNS", "FIRST SEEN", "LAST SEEN", "STATUS")
         table = [header]
         for r in rows:
-            if r.peer is not None:
-                kind, ns, name = r.peer.kind, r.peer.namespace.name, r.peer.name
-            else:
-                kind, ns = r.ip.category, ""
-                name = r.ip.ip + (f" ({r.ip.alias})" if r.ip.alias else "") + (
-                    f" {', '.join(r.ip.dns_names)}" if r.ip.dns_names else "")
-            table.append((kind, ns, name, f"{r.port}/{r.protocol}", f"{r.connections:,}",
+            table.append((*_peer_cells(r.peer), f"{r.port}/{r.protocol}", f"{r.connections:,}",
                           _ago(r.first_seen, now), _ago(r.last_seen, now), _status(r)))
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
         for row in table:

@@ -9,10 +9,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from flows.access import SYSTEM
 from flows.aggregate import aggregate_cluster
 from flows.classify import IPClassifier
-from flows.communications import parse_span
 from flows.models import CIDRConfig, IPAlias
+from policies import services
 from tests import factories as f
 from tests.factories import T0
 
@@ -115,13 +116,6 @@ def test_unknown_names_and_bad_spans_are_clear_errors(world):
              "--direction", "egress", "--since", "forever")
 
 
-def test_parse_span():
-    assert parse_span("12h") == timedelta(hours=12)
-    assert parse_span("7d") == timedelta(days=7)
-    with pytest.raises(ValueError):
-        parse_span("0h")
-
-
 def test_classifier_categories(cluster):
     f.pod(cluster, f.workload(cluster, "a", "Deployment", "x"), "x-1", "10.244.0.9", host_ip="172.18.0.2")
     IPAlias.objects.create(name="global-proxy", cidr="10.10.0.0/16")
@@ -145,14 +139,11 @@ def test_classifier_categories(cluster):
 
 
 def test_included_follows_the_saved_draft(world):
-    from flows.communications import resolve_scope
-    from policies import services
-
     args = ("--cluster", "test", "--namespace", "batch", "--kind", "CronJob", "--name", "rates", "--direction",
             "egress")
-    scope = resolve_scope("test", "batch", "CronJob", "rates")
+    scope = services.resolve_scope(SYSTEM, "test", "batch", "CronJob", "rates")
     row = next(r for r in show_json(*args)["rows"] if r["peer"].get("ip") == "203.0.113.9")
     assert row["included"] is False
-    services.set_row(scope, "egress:ip/203.0.113.9:443/TCP", True)
+    services.set_row(SYSTEM, scope, "egress:ip/203.0.113.9:443/TCP", True)
     row = next(r for r in show_json(*args)["rows"] if r["peer"].get("ip") == "203.0.113.9")
     assert row["included"] is True
