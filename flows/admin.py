@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.db.models import Q
 
-from flows import models
+from flows import iputil, models
 
 
 @admin.register(models.Cluster)
@@ -104,18 +105,32 @@ class CommunicationAdmin(admin.ModelAdmin):
     date_hierarchy = "bucket"
 
 
+class RangeSearchAdmin(admin.ModelAdmin):
+    """Searching for an address also finds every range that contains it, by the range keys."""
+
+    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            key = iputil.ip_key(search_term.strip())
+        except ValueError:
+            return found, duplicates
+        return found | queryset.filter(Q(start_key__lte=key, end_key__gte=key)), duplicates
+
+
 @admin.register(models.IPAlias)
-class IPAliasAdmin(admin.ModelAdmin):
+class IPAliasAdmin(RangeSearchAdmin):
     list_display = ["name", "cidr", "allowed", "cluster"]
     list_filter = ["cluster", "allowed"]
     search_fields = ["name", "cidr"]
+    search_help_text = "A name, a CIDR, or an address: every range containing it."
 
 
 @admin.register(models.CIDRConfig)
-class CIDRConfigAdmin(admin.ModelAdmin):
+class CIDRConfigAdmin(RangeSearchAdmin):
     list_display = ["cidr", "category", "label", "cluster"]
     list_filter = ["cluster", "category"]
     search_fields = ["cidr", "label"]
+    search_help_text = "A label, a CIDR, or an address: every range containing it."
 
 
 @admin.register(models.NamespaceGrant)

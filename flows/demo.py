@@ -44,6 +44,7 @@ NAMESPACES: dict[str, dict[str, str]] = {
     "monitoring": {"kubernetes.io/metadata.name": "monitoring", "team": "platform"},
     "ingress-nginx": {"kubernetes.io/metadata.name": "ingress-nginx"},
     "kube-system": {"kubernetes.io/metadata.name": "kube-system"},
+    "default": {"kubernetes.io/metadata.name": "default"},
     "legacy": {},
 }
 
@@ -81,6 +82,8 @@ PARTNER = ("203.0.113.200", "")  # inside an alias "partner-sftp"
 UNKNOWN_PRIVATE = ("192.168.50.7", "")  # a private address nobody configured
 OLD_PROXY = ("10.10.0.99", "")  # private, outside the cluster ranges
 CLIENTS = ("198.51.100.101", "198.51.100.102", "203.0.113.77")  # internet users of the ingress
+# The ClusterIP of default/kubernetes; the API server behind it listens on the control-plane node's 6443.
+API_CLUSTER_IP, API_NODE, API_PORT = "10.96.0.1", "node-a", 6443
 
 # Who talks to whom: (source, destination, destination port, protocol, connections per hour, active days ago).
 # A source/destination is "namespace/name" of an app, or an external IP. "active" is (from, to) in days ago,
@@ -116,6 +119,9 @@ EDGES: tuple[tuple[str, str, int, str, int, tuple[float, float]], ...] = (
     ("monitoring/prometheus", "shop/checkout", 9090, "TCP", 4, (7, 0)),
     ("monitoring/prometheus", "logging/fluent-bit", 2020, "TCP", 4, (7, 0)),
     ("monitoring/prometheus", "kube-system/coredns", 9153, "TCP", 4, (7, 0)),
+    # Service discovery and the ingress controller's watch of Ingresses: the API server, through its ClusterIP.
+    ("monitoring/prometheus", API_CLUSTER_IP, 443, "TCP", 2, (7, 0)),
+    ("ingress-nginx/ingress-nginx-controller", API_CLUSTER_IP, 443, "TCP", 1, (7, 0)),
     ("legacy/inventory-sync", "shop/catalog", 3550, "TCP", 2, (7, 0)),
     (CLIENTS[0], "ingress-nginx/ingress-nginx-controller", 443, "TCP", 10, (7, 0)),
     (CLIENTS[1], "ingress-nginx/ingress-nginx-controller", 443, "TCP", 6, (7, 0)),
@@ -228,9 +234,13 @@ def build(cluster: str, anchor: datetime) -> tuple[list[dict], list[DemoPod]]:
                           "spec": {"template": template}})
             owners.append(("Job", job, job_uid, {"job-name": job, "controller-uid": job_uid}))
         elif app.kind == "Job":
+            # As `kubectl create job` (or a Helm hook) makes it: the selector is only the controller's uid.
+            run = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": app.name,
+                   "controller-uid": uid, "job-name": app.name}
             items.append({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-                          "spec": {"template": template}})
-            owners.append(("Job", app.name, uid, {"job-name": app.name, "controller-uid": uid}))
+                          "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}},
+                                   "template": {**template, "metadata": {"labels": {**labels, **run}}}}})
+            owners.append(("Job", app.name, uid, run))
         owner_kind, owner_name, owner_uid, extra = owners[0]
         node_names = list(NODES)
         for i in range(app.replicas if app.kind != "DaemonSet" else len(NODES)):
@@ -272,9 +282,30 @@ def build(cluster: str, anchor: datetime) -> tuple[list[dict], list[DemoPod]]:
                                        "labels": dict(labels)},
                           "spec": {"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
                                    "selector": dict(labels), "ports": svc_ports}})
+    items += _api_server(cluster, ts)
     items.append({**APPLIED_POLICY, "metadata": {**APPLIED_POLICY["metadata"],
                                                  "uid": _hash(cluster, "netpol", n=32), "creationTimestamp": ts}})
     return items, pods
+
+
+def _api_server(cluster: str, ts: str) -> list[dict]:
+    """``default/kubernetes`` (no selector) and its EndpointSlice and Endpoints, as kubeadm makes them."""
+    meta = {"namespace": "default", "creationTimestamp": ts}
+    port = {"name": "https", "port": API_PORT, "protocol": "TCP"}
+    return [
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {**meta, "name": "kubernetes", "uid": _hash(cluster, "svc", "kubernetes", n=32),
+                      "labels": {"component": "apiserver", "provider": "kubernetes"}},
+         "spec": {"type": "ClusterIP", "clusterIP": API_CLUSTER_IP, "clusterIPs": [API_CLUSTER_IP],
+                  "ports": [{"name": "https", "port": 443, "targetPort": API_PORT, "protocol": "TCP"}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+         "metadata": {**meta, "name": "kubernetes", "uid": _hash(cluster, "eps", "kubernetes", n=32),
+                      "labels": {"kubernetes.io/service-name": "kubernetes"}},
+         "endpoints": [{"addresses": [NODES[API_NODE]], "conditions": {"ready": True}}], "ports": [port]},
+        {"apiVersion": "v1", "kind": "Endpoints",
+         "metadata": {**meta, "name": "kubernetes", "uid": _hash(cluster, "ep", "kubernetes", n=32)},
+         "subsets": [{"addresses": [{"ip": NODES[API_NODE]}], "ports": [port]}]},
+    ]
 
 
 def flows(cluster: str, anchor: datetime, pods: list[DemoPod], days: int = 7) -> list[FlowRecord]:
@@ -289,7 +320,8 @@ def flows(cluster: str, anchor: datetime, pods: list[DemoPod], days: int = 7) ->
 
     def endpoint(pod: DemoPod | None, ip: str, port: int, reserved: str = "") -> Endpoint:
         if pod is None:
-            return Endpoint(ip=ip, port=port, reserved=reserved or "world")
+            # A ClusterIP before translation carries no identity; every other address here is the world's.
+            return Endpoint(ip=ip, port=port, reserved=reserved or ("" if ip == API_CLUSTER_IP else "world"))
         return Endpoint(ip=pod.ip, port=port, namespace=pod.app.namespace, pod=pod.name,
                         workload_kind=pod.app.kind if pod.app.kind != "Job" else "Job",
                         workload_name=pod.app.name)

@@ -31,3 +31,18 @@ def test_changelists_render(admin_client, cluster):
                 continue
             url = reverse(f"admin:{app}_{model._meta.model_name}_changelist")
             assert admin_client.get(url).status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_searching_an_address_finds_the_ranges_that_contain_it(admin_client, cluster):
+    from flows.models import CIDRConfig, IPAlias
+
+    IPAlias.objects.create(name="partner", cidr="203.0.113.192/26")
+    IPAlias.objects.create(name="elsewhere", cidr="198.51.100.0/24")
+    CIDRConfig.objects.create(cidr="2001:db8::/32", category="External", label="docs-v6")
+    page = admin_client.get(reverse("admin:flows_ipalias_changelist"), {"q": "203.0.113.200"}).content.decode()
+    assert "partner" in page and "elsewhere" not in page
+    page = admin_client.get(reverse("admin:flows_cidrconfig_changelist"), {"q": "2001:db8::7"}).content.decode()
+    assert "docs-v6" in page
+    # Plain text still searches names.
+    assert "elsewhere" in admin_client.get(reverse("admin:flows_ipalias_changelist"), {"q": "elsew"}).content.decode()

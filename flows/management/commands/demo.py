@@ -8,15 +8,20 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from flows import demo
+from flows.access import ROLE_GROUPS, Role
 from flows.aggregate import aggregate_cluster
 from flows.ingest.inventory import Snapshot, parse_object
-from flows.models import CIDRConfig, Cluster, IPAlias
+from flows.models import CIDRConfig, Cluster, IPAlias, Namespace, NamespaceGrant
 from flows.store.inventory import apply_snapshot
 from flows.store.raw_flows import store_records
 
 # (cluster, days of flows): prod has the whole week, staging a day, so the picker has a choice.
 CLUSTERS = (("prod", 7), ("staging", 1))
-USERS = (("admin", None), ("editor", "Editors"), ("viewer", "Viewers"))
+# (user, role group in every namespace, or None for the superuser; namespaces of a grant instead)
+USERS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
+    ("admin", None, ()), ("editor", ROLE_GROUPS[Role.EDITOR], ()), ("viewer", ROLE_GROUPS[Role.VIEWER], ()),
+    ("shop-team", None, ("shop",)),  # an Editor of the shop namespaces only
+)
 
 
 class Command(BaseCommand):
@@ -58,14 +63,21 @@ class Command(BaseCommand):
 
     def _users(self) -> None:
         model = get_user_model()
-        for username, group in USERS:
+        for username, group, namespaces in USERS:
             if model.objects.filter(username=username).exists():
                 self.stdout.write(f"user {username}: exists, password unchanged")
                 continue
             password = secrets.token_urlsafe(9)
-            if group is None:
-                model.objects.create_superuser(username, f"{username}@example.invalid", password)
-            else:
-                user = model.objects.create_user(username, f"{username}@example.invalid", password, is_staff=False)
-                user.groups.add(Group.objects.get_or_create(name=group)[0])
-            self.stdout.write(f"user {username}: password {password}")
+            with transaction.atomic():
+                if group is None and not namespaces:
+                    model.objects.create_superuser(username, f"{username}@example.invalid", password)
+                else:
+                    user = model.objects.create_user(username, f"{username}@example.invalid", password)
+                if group is not None:
+                    # The role groups come with every installation (a migration makes them).
+                    user.groups.add(Group.objects.get(name=group))
+                if namespaces:
+                    grant = NamespaceGrant.objects.create(user=user, role=Role.EDITOR, note="demo")
+                    grant.namespaces.set(Namespace.objects.filter(name__in=namespaces))
+            where = f" (Editor in namespaces {', '.join(namespaces)} of every cluster)" if namespaces else ""
+            self.stdout.write(f"user {username}: password {password}{where}")

@@ -1,7 +1,7 @@
 """manage.py import_inventory --cluster C [--create] [--partial] FILE...   (design §6)
 
-Reads what `kubectl get namespaces,nodes,pods,services,deployments,replicasets,daemonsets,statefulsets,
-jobs,cronjobs,networkpolicies -A -o yaml` (or `-o json`) prints: a `kind: List`, multi-document YAML,
+Reads what `kubectl get namespaces,nodes,pods,services,endpointslices,deployments,replicasets,daemonsets,
+statefulsets,jobs,cronjobs,networkpolicies -A -o yaml` (or `-o json`) prints: a `kind: List`, multi-document YAML,
 JSON (one object, a List, an array, or several objects one after the other), gzip-compressed or not.
 '-' reads stdin.
 

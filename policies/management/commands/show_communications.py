@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from flows.access import SYSTEM
+from flows.classify import API_SERVER
 from flows.communications import SCOPE_KINDS
 from flows.timespan import span_option, time_option
 from policies import engine, services
@@ -37,7 +38,8 @@ def _peer_cells(peer: engine.RowPeer) -> tuple[str, str, str]:
     extra = (f" ({peer.alias})" if peer.alias else "") + (f" {', '.join(peer.dns_names)}" if peer.dns_names else "")
     if peer.service:
         addresses = ", ".join(c.split("/")[0] for c in peer.cidrs) or "addresses unknown"
-        return peer.category, "", f"Service {peer.service}: {addresses}{extra}"
+        what = "Kubernetes API server" if peer.category == API_SERVER else f"Service {peer.service}"
+        return peer.category, "", f"{what} ({addresses}){extra}"
     return peer.category, "", peer.ip + extra
 
 
