@@ -370,6 +370,3 @@ def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None
     log.info("%s", result)
     return result
 
-
-def aggregate_all(*, rebuild_since: datetime | None = None) -> list[AggregationResult]:
-    return [aggregate_cluster(c, rebuild_since=rebuild_since) for c in Cluster.objects.all()]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -63,10 +62,6 @@ class RangeTable(Generic[T]):
             self._by_prefix[key] = {}
             bisect.insort(self._prefixes, key, key=lambda k: (k[0], -k[1]))
         self._by_prefix[key][int(net.network_address)] = value
-
-    def extend(self, items: Iterable[tuple[str | IPNetwork, T]]) -> None:
-        for cidr, value in items:
-            self.add(cidr, value)
 
     def lookup(self, address: str | IPAddress) -> T | None:
         """The value of the most specific range containing the address, or None."""

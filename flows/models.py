@@ -155,10 +155,6 @@ class Workload(InventoryObject):
     def __str__(self) -> str:
         return f"{self.kind}/{self.namespace.name}/{self.name}"
 
-    @property
-    def is_top_level(self) -> bool:
-        return self.parent_id is None
-
 
 class Service(InventoryObject):
     namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="services")

@@ -378,24 +378,26 @@ def _cluster_or_all(user: Any, cluster: str | None) -> Cluster | None:
     return row
 
 
-def _validated(row: IPAlias | CIDRConfig) -> None:
+def _save_range(row: IPAlias | CIDRConfig) -> IPAlias | CIDRConfig:
+    """Validate an alias or CIDR configuration (ValueError names the field) and save it, replacing the one
+    of the same cluster and range."""
     try:
-        row.full_clean(exclude=["start_key", "end_key"])
+        row.full_clean(exclude=["start_key", "end_key"], validate_unique=False)
     except ValidationError as exc:
         raise ValueError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())) from None
+    existing = type(row).objects.filter(cluster=row.cluster, cidr=row.cidr).first()
+    if existing is not None:
+        row.pk = existing.pk
+    row.save()
+    return row
 
 
 def set_alias(user: Any, cidr: str, name: str, *, cluster: str | None = None, allowed: bool = False,
               note: str = "") -> IPAlias:
     """Name an address or range (for one cluster, or every one); ``allowed`` includes it by default."""
     access.require_everywhere(user, "admin", "naming addresses")
-    alias = IPAlias(cluster=_cluster_or_all(user, cluster), cidr=cidr, name=name, allowed=allowed, note=note)
-    _validated(alias)
-    existing = IPAlias.objects.filter(cluster=alias.cluster, cidr=alias.cidr).first()
-    if existing is not None:
-        alias.pk = existing.pk
-    alias.save()
-    return alias
+    return _save_range(IPAlias(cluster=_cluster_or_all(user, cluster), cidr=cidr, name=name, allowed=allowed,
+                               note=note))
 
 
 def remove_alias(user: Any, alias_id: int) -> None:
@@ -407,13 +409,7 @@ def set_cidr_config(user: Any, cidr: str, category: str, *, cluster: str | None 
                     ) -> CIDRConfig:
     """Classify a range as Internal or External and label it (for one cluster, or every one)."""
     access.require_everywhere(user, "admin", "configuring CIDRs")
-    config = CIDRConfig(cluster=_cluster_or_all(user, cluster), cidr=cidr, category=category, label=label)
-    _validated(config)
-    existing = CIDRConfig.objects.filter(cluster=config.cluster, cidr=config.cidr).first()
-    if existing is not None:
-        config.pk = existing.pk
-    config.save()
-    return config
+    return _save_range(CIDRConfig(cluster=_cluster_or_all(user, cluster), cidr=cidr, category=category, label=label))
 
 
 def remove_cidr_config(user: Any, config_id: int) -> None:

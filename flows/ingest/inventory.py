@@ -27,9 +27,6 @@ import yaml
 # The kinds an inventory is made of; any other kind in a dump is counted and skipped.
 WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob")
 ENDPOINT_KINDS: tuple[str, ...] = ("EndpointSlice", "Endpoints")
-SUPPORTED_KINDS: tuple[str, ...] = (
-    "Namespace", "Node", "Pod", "Service", *ENDPOINT_KINDS, *WORKLOAD_KINDS, "NetworkPolicy",
-)
 
 # API groups each kind may come from. The kind name alone is not enough: Calico, for one, has its own
 # `NetworkPolicy` kind (projectcalico.org/v3) with a different schema. An object without apiVersion

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -302,6 +302,30 @@ class _Applier:
         rows.update(zip(created_keys, _create(model, created), strict=True))
         return rows, touched
 
+    def upsert_namespaced(
+        self, model: type[M], objects: Mapping[tuple, Any], namespaces: _Namespaces, kind: str,
+        fields: Callable[[Any, tuple], dict[str, Any]],
+    ) -> tuple[dict[tuple, M], set[tuple], set[int]]:
+        """Upsert the namespaced objects of one kind (keyed ``(namespace, name[, uid])``) with their common
+        fields plus ``fields(obj, key)``, and soft-delete those gone; return (rows by key, keys touched,
+        ids of the rows deleted now)."""
+        names = namespaces.names
+        existing = {}
+        for row in model.objects.filter(cluster=self.cluster):
+            # A pod made again under its old name is a new pod (PodKey has its uid); other kinds go by name.
+            key = (names[row.namespace_id], row.name)
+            existing[(*key, row.uid) if model is Pod else key] = row
+        wanted = {
+            key: {"namespace_id": namespaces.id(o.namespace), "name": o.name, "uid": o.uid, "labels": o.labels,
+                  "created_at": o.created_at, **fields(o, key)}
+            for key, o in objects.items()
+        }
+        rows, touched = self.upsert(model, existing, wanted, kind)
+        gone: set[int] = set()
+        if self.deletes(kind):
+            gone = set(self.soft_delete(model, [r for k, r in rows.items() if self.gone(kind, k, wanted)], kind))
+        return rows, touched, gone
+
     def sync_children(
         self, model: type[M], parent: str, key_fields: tuple[str, ...],
         wanted: Mapping[int, Mapping[tuple, Mapping[str, Any]]], **constant: Any,
@@ -528,17 +552,11 @@ class _Applier:
     # -------------------------------------------------------------------------------------------- services
 
     def apply_services(self, namespaces: _Namespaces) -> None:
-        names = namespaces.names
-        existing = {(names[s.namespace_id], s.name): s for s in Service.objects.filter(cluster=self.cluster)}
-        wanted = {
-            key: {"namespace_id": namespaces.id(o.namespace), "name": o.name, "uid": o.uid, "labels": o.labels,
-                  "created_at": o.created_at, "service_type": o.service_type, "selector": o.selector}
-            for key, o in self.services.items()
-        }
-        rows, touched = self.upsert(Service, existing, wanted, "Service")
-        if self.deletes("Service"):
-            # A deleted service keeps its addresses and ports: old flows to its ClusterIP still resolve.
-            self.soft_delete(Service, [r for k, r in rows.items() if self.gone("Service", k, wanted)], "Service")
+        # A deleted service keeps its addresses, ports and endpoints: old flows to its ClusterIP still resolve.
+        rows, touched, _ = self.upsert_namespaced(
+            Service, self.services, namespaces, "Service",
+            lambda o, _: {"service_type": o.service_type, "selector": o.selector},
+        )
         ids = {key: rows[key].pk for key in self.services}
         changed = self.sync_children(
             ServiceAddress, "service", ("ip",),
@@ -581,31 +599,21 @@ class _Applier:
     # ------------------------------------------------------------------------------------------------ pods
 
     def apply_pods(self, namespaces: _Namespaces, pod_workload_ids: Mapping[PodKey, int]) -> None:
-        names = namespaces.names
-        existing: dict[PodKey, Pod] = {}
-        for row in Pod.objects.filter(cluster=self.cluster):
-            existing[(names[row.namespace_id], row.name, row.uid)] = row
-        wanted = {
-            key: {"namespace_id": namespaces.id(o.namespace), "name": o.name, "uid": o.uid, "labels": o.labels,
-                  "created_at": o.created_at, "workload_id": pod_workload_ids[key], "node_name": o.node_name,
-                  "host_ip": o.host_ip, "host_network": o.host_network}
-            for key, o in self.pods.items()
-        }
-        known_ids = sorted(existing[key].pk for key in wanted if key in existing)
-        rows, touched = self.upsert(Pod, existing, wanted, "Pod")
-        gone: set[int] = set()
-        if self.deletes("Pod"):
-            gone = set(self.soft_delete(Pod, [r for k, r in rows.items() if self.gone("Pod", k, wanted)], "Pod"))
+        rows, touched, gone = self.upsert_namespaced(
+            Pod, self.pods, namespaces, "Pod",
+            lambda o, key: {"workload_id": pod_workload_ids[key], "node_name": o.node_name, "host_ip": o.host_ip,
+                            "host_network": o.host_network},
+        )
         key_of = {row.pk: key for key, row in rows.items()}
         changed = {key_of[pk] for pk in self.sync_children(
             ContainerPort, "pod", ("port", "protocol"),
             {rows[key].pk: {(p.port, p.protocol): {"name": p.name} for p in o.container_ports}
              for key, o in self.pods.items()},
         )}
-        changed |= self.apply_pod_addresses(rows, known_ids, gone)
+        changed |= self.apply_pod_addresses(rows, sorted(rows[key].pk for key in self.pods), gone)
         self.promote("Pod", changed, touched)
 
-    def apply_pod_addresses(self, rows: dict[PodKey, Pod], known_ids: list[int], gone: set[int]) -> set[PodKey]:
+    def apply_pod_addresses(self, rows: dict[PodKey, Pod], pod_ids: list[int], gone: set[int]) -> set[PodKey]:
         """Keep the IP history true to the snapshot (the rules are in the module docstring)."""
         observed_at = self.observed_at
         # Open addresses of the whole cluster (an IP may move away from a pod the snapshot does not list)
@@ -613,7 +621,7 @@ class _Applier:
         addresses: dict[int, PodAddress] = {
             a.pk: a for a in PodAddress.objects.filter(cluster=self.cluster, valid_to__isnull=True)
         }
-        for chunk in _chunks(known_ids):
+        for chunk in _chunks(pod_ids):
             addresses.update((a.pk, a) for a in PodAddress.objects.filter(pod_id__in=chunk))
         by_pod: dict[int, list[PodAddress]] = defaultdict(list)
         for address in addresses.values():
@@ -720,17 +728,8 @@ class _Applier:
     # ------------------------------------------------------------------------------------ network policies
 
     def apply_network_policies(self, namespaces: _Namespaces) -> None:
-        names = namespaces.names
-        existing = {(names[p.namespace_id], p.name): p for p in NetworkPolicy.objects.filter(cluster=self.cluster)}
-        wanted = {
-            key: {"namespace_id": namespaces.id(o.namespace), "name": o.name, "uid": o.uid, "labels": o.labels,
-                  "created_at": o.created_at, "spec": o.spec, "manifest": o.manifest}
-            for key, o in self.policies.items()
-        }
-        rows, _ = self.upsert(NetworkPolicy, existing, wanted, "NetworkPolicy")
-        if self.deletes("NetworkPolicy"):
-            self.soft_delete(NetworkPolicy, [r for k, r in rows.items() if self.gone("NetworkPolicy", k, wanted)],
-                             "NetworkPolicy")
+        self.upsert_namespaced(NetworkPolicy, self.policies, namespaces, "NetworkPolicy",
+                               lambda o, _: {"spec": o.spec, "manifest": o.manifest})
 
 
 def apply_snapshot(

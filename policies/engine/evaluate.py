@@ -79,7 +79,6 @@ class Evaluator:
     ) -> None:
         self._selectors = SelectorCache()
         self._namespaces: dict[str, Namespace] = {ns.name: ns for ns in namespaces}
-        self._pods: dict[tuple[str, str], Pod] = {}
         self._pods_by_ip: dict[IPAddress, Pod] = {}
         for pod in pods:
             self.add_pod(pod)
@@ -94,19 +93,8 @@ class Evaluator:
     # --- cluster state ------------------------------------------------------------------------------
 
     def add_pod(self, pod: Pod) -> None:
-        self._pods[pod.key] = pod
         for ip in pod.ips:
             self._pods_by_ip[ipaddress.ip_address(ip)] = pod
-
-    def add_namespace(self, namespace: Namespace) -> None:
-        self._namespaces[namespace.name] = namespace
-
-    def pod(self, namespace: str, name: str) -> Pod | None:
-        return self._pods.get((namespace, name))
-
-    def pod_by_ip(self, ip: str | IPAddress) -> Pod | None:
-        address = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
-        return self._pods_by_ip.get(address)
 
     # --- index --------------------------------------------------------------------------------------
 

@@ -78,4 +78,7 @@ def no_selector_reason(kind: str, pod_labels: Mapping[str, str], own_selector: L
         keys |= {key for key, _ in own_selector.match_labels} | {req.key for req in own_selector.match_expressions}
     if keys:
         return f"only controller-made labels: {', '.join(sorted(keys))}"
+    if kind == "CronJob":
+        return ("its job template has no labels: its runs' pods carry only controller-made labels (job-name, "
+                "controller-uid), which name a single run")
     return "its pods have no labels"

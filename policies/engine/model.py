@@ -34,7 +34,6 @@ class PolicyError(EngineError):
     def __init__(self, policy: str, path: str, message: str) -> None:
         self.policy = policy
         self.path = path
-        self.detail = message
         super().__init__(f"policy {policy}: {path}: {message}" if path else f"policy {policy}: {message}")
 
 
@@ -43,7 +42,6 @@ class CaseError(EngineError):
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
-        self.detail = message
         super().__init__(f"{path}: {message}" if path else message)
 
 
@@ -107,7 +105,6 @@ class Pod:
 # Parsed NetworkPolicy
 # ---------------------------------------------------------------------------------------------------------
 
-Operator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 OPERATORS: tuple[str, ...] = ("In", "NotIn", "Exists", "DoesNotExist")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -170,11 +169,9 @@ def test_streaming_holds_at_most_one_batch(cluster: Cluster, monkeypatch: pytest
 
     # The database is left out here to keep the test fast; the next test streams through it.
     monkeypatch.setattr(store, "_insert", fake_insert)
-    started = time.monotonic()
     assert store_records(cluster, records(), batch_size=1000) == (200_000, 0)
     assert largest_backlog == 1000
     assert max(batch_sizes) == 1000 and len(batch_sizes) == 200
-    assert time.monotonic() - started < 10
 
 
 def test_memory_stays_flat_through_parser_and_database(cluster: Cluster) -> None:

@@ -197,3 +197,29 @@ def to_multidoc_yaml(items: list[dict]) -> str:
 
 def to_json(items: list[dict]) -> str:
     return json.dumps(as_list(items), indent=2)
+
+
+# ------------------------------------------------------ Jobs and selectorless Services, as Kubernetes writes them
+
+
+def job_labels(name: str, uid: str) -> dict[str, str]:
+    """The labels the Job controller adds to a Job's pod template, in both spellings (Kubernetes 1.27+)."""
+    return {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+            "controller-uid": uid, "job-name": name}
+
+
+def job(ns: str, name: str, labels: dict, *, uid: str, owner: tuple[str, str, str] | None = None) -> dict:
+    """A Job as the API server stores it (made by ``kubectl create job``, a Helm hook or a CronJob): its selector
+    is its controller-uid alone, its template carries the user's labels plus ``job_labels``."""
+    item = workload("Job", ns, name, labels, owner=owner, extra_labels=job_labels(name, uid))
+    item["metadata"]["uid"] = uid
+    item["spec"]["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    return item
+
+
+def selectorless_service(ns: str, name: str, cluster_ip: str, ports: list[dict]) -> dict:
+    """A Service without a selector (in front of something outside the cluster): its EndpointSlices say where
+    its traffic lands."""
+    item = service(ns, name, {}, cluster_ip, ports)
+    del item["spec"]["selector"]
+    return item

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -518,23 +517,19 @@ def _big_dump(pods: int, *, deployments: int = 100) -> list[dict]:
     return items
 
 
-def test_a_5000_pod_dump_imports_in_seconds_with_a_bounded_number_of_queries(cluster) -> None:
+def test_a_5000_pod_dump_imports_with_a_bounded_number_of_queries(cluster) -> None:
+    # How fast it is, `make bench` measures; here, that the work is done in bulk statements.
     snapshot = snap(_big_dump(5000))
-    started = time.perf_counter()
     with CaptureQueriesContext(connection) as first:
         apply_snapshot(cluster, snapshot, observed_at=T0, full=True)
-    first_seconds = time.perf_counter() - started
     assert Pod.objects.count() == 5000 and PodAddress.objects.count() == 5000
-    started = time.perf_counter()
     with CaptureQueriesContext(connection) as second:
         stats = apply_snapshot(cluster, snapshot, observed_at=T1, full=True)
-    second_seconds = time.perf_counter() - started
     assert not stats.changed
     # Bulk statements: the count grows with rows per batch (on SQLite, 999 parameters / columns per row),
     # never with one query per object.
     assert len(first.captured_queries) < 200, len(first.captured_queries)
     assert len(second.captured_queries) < 40, len(second.captured_queries)
-    assert first_seconds < 15 and second_seconds < 10, (first_seconds, second_seconds)
 
 
 def test_a_dump_of_one_namespace_deletes_nothing_in_the_others(cluster) -> None:
