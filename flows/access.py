@@ -85,8 +85,8 @@ def namespace_ids(user: Any, action: Action) -> models.QuerySet | None:
 
     if allowed_everywhere(user, action):
         return None
-    if not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) is None:
-        return Namespace.objects.none().values("pk")  # never match grants by an empty user
+    if not (getattr(user, "is_authenticated", False) and getattr(user, "is_active", True)) or user.pk is None:
+        return Namespace.objects.none().values("pk")  # an inactive user has no grant; never match an empty one
     grants = NamespaceGrant.objects.filter(
         models.Q(user_id=user.pk) | models.Q(group__user=user.pk), role__in=ROLES_FOR[action]
     )

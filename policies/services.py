@@ -14,7 +14,7 @@ revision with the whole draft after the change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,16 +25,17 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from flows import access
-from flows.classify import API_SERVER
+from flows.classify import API_SERVER, API_SERVICE
 from flows.iputil import canonical_cidr
 from flows.models import CIDRConfig, Cluster, IPAlias, Namespace
 from policies import adapter, engine
 from policies.adapter import ScopeError
 from policies.models import Draft, DraftRevision, ManualRule, RowDecision
 
-__all__ = ["DEFAULT_SPAN", "Generated", "ScopeError", "Verdicts"]
+__all__ = ["DEFAULT_SPAN", "DraftView", "Generated", "ScopeError", "Verdicts"]
 
 DEFAULT_SPAN = timedelta(hours=24)
+API_SERVER_PEER = f"service/{API_SERVICE}"
 
 
 # ------------------------------------------------------------------------------------------------ scopes
@@ -87,16 +88,8 @@ def _draft(scope: engine.Scope) -> Draft | None:
     )
 
 
-def get_draft(user: Any, scope: engine.Scope) -> Draft | None:
-    _require(user, "view", scope, "reading a draft")
-    return _draft(scope)
-
-
-def draft_state(draft: Draft | None) -> dict:
-    """The whole draft as plain data: what a revision stores and the API shows."""
-    if draft is None:
-        return {"ingress_mode": "custom", "egress_mode": "custom", "decisions": {}, "manual_rules": [],
-                "namespace_labels": {}}
+def draft_state(draft: Draft) -> dict:
+    """The whole draft as plain data: what a revision keeps (the real row keys)."""
     return {
         "ingress_mode": draft.ingress_mode,
         "egress_mode": draft.egress_mode,
@@ -107,6 +100,43 @@ def draft_state(draft: Draft | None) -> dict:
         ],
         "namespace_labels": draft.namespace_labels,
     }
+
+
+@dataclass(frozen=True)
+class DraftView:
+    """A scope's draft as the acting user may see it: decisions on hidden peers under the keys their rows
+    show, labels chosen for hidden namespaces left out. ``exists`` is False until somebody changes
+    something (reading never creates a draft)."""
+
+    exists: bool
+    ingress_mode: str = "custom"
+    egress_mode: str = "custom"
+    decisions: dict[str, bool] = field(default_factory=dict)
+    manual_rules: list[dict] = field(default_factory=list)
+    namespace_labels: dict[str, list[str]] = field(default_factory=dict)
+    updated_by: str = ""
+    updated_at: datetime | None = None
+
+    def mode(self, direction: str) -> str:
+        return self.ingress_mode if direction == "ingress" else self.egress_mode
+
+
+def _view(hider: _Hider, draft: Draft | None) -> DraftView:
+    if draft is None:
+        return DraftView(exists=False)
+    state = draft_state(draft)
+    return DraftView(
+        exists=True, ingress_mode=state["ingress_mode"], egress_mode=state["egress_mode"],
+        decisions={hider.row_key(key): included for key, included in state["decisions"].items()},
+        manual_rules=state["manual_rules"],
+        namespace_labels={ns: kv for ns, kv in state["namespace_labels"].items() if not hider.hidden(ns)},
+        updated_by=draft.updated_by.get_username() if draft.updated_by else "", updated_at=draft.updated_at,
+    )
+
+
+def get_draft(user: Any, scope: engine.Scope) -> DraftView:
+    _require(user, "view", scope, "reading a draft")
+    return _view(_hider(user, scope), _draft(scope))
 
 
 def default_included(row: engine.CommunicationRow) -> bool:
@@ -134,8 +164,9 @@ def _author(user: Any) -> AbstractBaseUser | None:
     return user if isinstance(user, AbstractBaseUser) else None
 
 
-def _change(user: Any, scope: engine.Scope, summary: str, change) -> Draft:
-    """Apply ``change(draft)`` to the scope's draft (made on demand) and keep a revision of the result."""
+def _change(user: Any, scope: engine.Scope, summary: str, change) -> DraftView:
+    """Apply ``change(draft)`` to the scope's draft (made on demand) and keep a revision of the result;
+    return the draft as the user may see it."""
     _require(user, "edit", scope, "changing a draft")
     with transaction.atomic():
         draft, _ = Draft.objects.select_for_update().get_or_create(
@@ -147,7 +178,7 @@ def _change(user: Any, scope: engine.Scope, summary: str, change) -> Draft:
         draft = Draft.objects.prefetch_related("decisions", "manual_rules").get(pk=draft.pk)
         DraftRevision.objects.create(draft=draft, author=draft.updated_by, summary=summary[:300],
                                      state=draft_state(draft))
-    return draft
+    return _view(_hider(user, scope), draft)
 
 
 def _direction(direction: str) -> str:
@@ -156,7 +187,7 @@ def _direction(direction: str) -> str:
     return direction
 
 
-def set_mode(user: Any, scope: engine.Scope, direction: str, mode: str) -> Draft:
+def set_mode(user: Any, scope: engine.Scope, direction: str, mode: str) -> DraftView:
     """The general rule of one direction: custom rows, block all, allow inside the namespace, allow all."""
     _direction(direction)
     if mode not in engine.MODES:
@@ -168,10 +199,12 @@ def set_mode(user: Any, scope: engine.Scope, direction: str, mode: str) -> Draft
     return _change(user, scope, f"{direction} rule: {engine.MODE_LABELS[mode]}", change)
 
 
-def set_row(user: Any, scope: engine.Scope, row_key: str, included: bool) -> Draft:
-    """Include or exclude one row, by its key (as the rows of ``rows`` show it)."""
-    _direction(row_key.partition(":")[0])
-    real_key = _unhide_key(user, scope, row_key)
+def set_row(user: Any, scope: engine.Scope, row_key: str, included: bool) -> DraftView:
+    """Include or exclude one row, by its key as ``rows`` shows it to this user."""
+    if engine.split_row_key(row_key) is None:
+        raise ValueError(f"row: {row_key!r} is not a row key (direction:peer:port/protocol)")
+    _require(user, "edit", scope, "changing a draft")
+    real_key = _real_key(user, scope, row_key)
 
     def change(draft: Draft) -> None:
         RowDecision.objects.update_or_create(draft=draft, row_key=real_key, defaults={"included": included})
@@ -180,7 +213,7 @@ def set_row(user: Any, scope: engine.Scope, row_key: str, included: bool) -> Dra
 
 
 def add_manual_rule(user: Any, scope: engine.Scope, direction: str, cidr: str, ports: str = "", note: str = ""
-                    ) -> ManualRule:
+                    ) -> DraftView:
     """Validate and add "allow <direction> to/from CIDR on PORTS"; ValueError names the bad field."""
     _direction(direction)
     try:
@@ -188,28 +221,26 @@ def add_manual_rule(user: Any, scope: engine.Scope, direction: str, cidr: str, p
     except ValueError as exc:
         raise ValueError(f"cidr: {cidr!r} is not a CIDR or address ({exc})") from exc
     ranges = engine.parse_ports(ports)
-    made: list[ManualRule] = []
 
     def change(draft: Draft) -> None:
-        made.append(ManualRule.objects.create(draft=draft, direction=direction, cidr=cidr,
-                                              ports=adapter.ports_json(ranges), note=note[:200],
-                                              created_by=_author(user)))
+        ManualRule.objects.create(draft=draft, direction=direction, cidr=cidr, ports=adapter.ports_json(ranges),
+                                  note=note[:200], created_by=_author(user))
 
     text = ", ".join(map(str, ranges)) or "all ports"
-    _change(user, scope, f"manual rule: {direction} {cidr} {text}", change)
-    return made[0]
+    return _change(user, scope, f"manual rule: {direction} {cidr} {text}", change)
 
 
-def remove_manual_rule(user: Any, scope: engine.Scope, rule_id: int) -> None:
+def remove_manual_rule(user: Any, scope: engine.Scope, rule_id: int) -> DraftView:
     _require(user, "edit", scope, "changing a draft")
     rule = ManualRule.objects.filter(pk=rule_id, draft__namespace_id=scope.namespace_id, draft__scope_kind=scope.kind,
                                      draft__scope_name=scope.name).first()
     if rule is None:
         raise ValueError(f"manual rule {rule_id} is not a rule of {scope}")
-    _change(user, scope, f"removed manual rule: {rule}", lambda draft: ManualRule.objects.filter(pk=rule.pk).delete())
+    return _change(user, scope, f"removed manual rule: {rule}",
+                   lambda draft: ManualRule.objects.filter(pk=rule.pk).delete())
 
 
-def set_namespace_label(user: Any, scope: engine.Scope, namespace: str, key: str, value: str) -> Draft:
+def set_namespace_label(user: Any, scope: engine.Scope, namespace: str, key: str, value: str) -> DraftView:
     """Select peer namespace ``namespace`` by ``key=value`` (for namespaces without the name label)."""
     if not key or not value:
         raise ValueError("namespace label: both key and value are needed")
@@ -225,7 +256,12 @@ def set_namespace_label(user: Any, scope: engine.Scope, namespace: str, key: str
 
 @dataclass(frozen=True)
 class _Hider:
-    """Turns what the service layer computed for everyone into what one user may see."""
+    """Turns what the service layer computed for everyone into what one user may see.
+
+    A workload, or a Service without a selector, in a namespace the user may not see becomes an
+    ``OpaquePeer`` whose token is a keyed hash of the real peer (stable, telling peers apart, and
+    revealing nothing). The API server (``default/kubernetes``) is the cluster's, not a tenant's: it stays.
+    """
 
     cluster_id: int
     visible: frozenset[str] | None  # namespace names the user may see; None: all
@@ -233,11 +269,24 @@ class _Hider:
     def hidden(self, namespace: str) -> bool:
         return self.visible is not None and namespace not in self.visible
 
+    def opaque_key(self, peer_key: str) -> str | None:
+        """The peer key the user sees in place of a hidden peer's (None when the peer is not hidden)."""
+        namespace = engine.peer_namespace(peer_key)
+        if namespace is None or not self.hidden(namespace) or peer_key == API_SERVER_PEER:
+            return None
+        return engine.OpaquePeer(salted_hmac("netsec.opaque-peer", f"{self.cluster_id}:{peer_key}")
+                                 .hexdigest()[:16]).key
+
     def peer(self, peer: engine.RowPeer) -> engine.RowPeer:
-        if isinstance(peer, engine.WorkloadPeer) and self.hidden(peer.namespace):
-            token = salted_hmac("netsec.opaque-peer", f"{self.cluster_id}:{peer.key}").hexdigest()[:16]
-            return engine.OpaquePeer(token)
-        return peer
+        if isinstance(peer, engine.OpaquePeer):
+            return peer
+        hidden = self.opaque_key(peer.key)
+        return peer if hidden is None else engine.OpaquePeer(hidden.removeprefix("other/"))
+
+    def row_key(self, key: str) -> str:
+        parts = engine.split_row_key(key)
+        hidden = self.opaque_key(parts[1]) if parts else None
+        return key if hidden is None else f"{parts[0]}:{hidden}{parts[2]}"
 
     def row(self, row: engine.CommunicationRow) -> engine.CommunicationRow:
         peer = self.peer(row.peer)
@@ -268,15 +317,18 @@ def _hider(user: Any, scope: engine.Scope) -> _Hider:
     return _Hider(scope.cluster_id, frozenset(names))
 
 
-def _unhide_key(user: Any, scope: engine.Scope, row_key: str) -> str:
-    """The real key of a row shown with an opaque peer (a key naming a real peer is its own)."""
-    if ":other/" not in row_key:
-        return row_key
+def _real_key(user: Any, scope: engine.Scope, row_key: str) -> str:
+    """The key a decision is kept under: the real key of a row shown with an opaque peer. A key that names a
+    hidden peer outright is refused like an unknown row, so that guessing names reveals nothing."""
     hider = _hider(user, scope)
-    for row in adapter.observed_rows(scope, since=timedelta(days=3650), until=timezone.now()):
-        if hider.row(row).key == row_key:
-            return row.key
-    raise ValueError(f"row {row_key!r} is not a row of {scope}")
+    _, peer_key, _ = engine.split_row_key(row_key) or ("", "", "")
+    if peer_key.startswith("other/"):
+        for row in adapter.observed_rows(scope, since=timedelta(days=3650), until=timezone.now()):
+            if hider.row_key(row.key) == row_key:
+                return row.key
+    elif hider.opaque_key(peer_key) is None:
+        return row_key
+    raise ValueError(f"row: {row_key!r} is not a row of {scope}")
 
 
 def rows(user: Any, scope: engine.Scope, direction: str | None = None, *, since: timedelta = DEFAULT_SPAN,

@@ -56,6 +56,8 @@ from policies.engine.rows import (
     RowPeer,
     Scope,
     WorkloadPeer,
+    peer_namespace,
+    split_row_key,
 )
 from policies.engine.selectors import parse_selector
 from policies.engine.verdicts import RowVerdict, effective_policies, row_verdicts
@@ -105,9 +107,11 @@ __all__ = [
     "parse_policy",
     "parse_ports",
     "parse_selector",
+    "peer_namespace",
     "policy_name",
     "row_verdicts",
     "run_case",
+    "split_row_key",
     "stable_selector",
     "to_yaml",
 ]

@@ -9,6 +9,7 @@ decisions, warnings, verdicts, the page): two rows never share it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -192,3 +193,24 @@ class CommunicationRow:
             "included": self.included,
             "always_allowed": self.node_local,
         }
+
+
+# direction:peer:port/protocol[:denied][:node-local]; an IPv6 peer has colons of its own, hence the anchors.
+_ROW_KEY = re.compile(
+    r"^(?P<direction>ingress|egress):(?P<peer>.+)(?P<tail>:(?:\d+|any)/\w+(?::denied)?(?::node-local)?)$"
+)
+
+
+def split_row_key(key: str) -> tuple[str, str, str] | None:
+    """(direction, peer key, ':port/protocol' and flags) of a ``CommunicationRow.key``; None if it is not one."""
+    match = _ROW_KEY.match(key)
+    return (match["direction"], match["peer"], match["tail"]) if match else None
+
+
+def peer_namespace(peer_key: str) -> str | None:
+    """The namespace a peer key names (a workload's ``Kind/namespace/name``, a Service's
+    ``service/namespace/name``); None for an address or an opaque peer."""
+    parts = peer_key.split("/")
+    if len(parts) != 3 or parts[0] in ("ip", "other"):
+        return None
+    return parts[1]

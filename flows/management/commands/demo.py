@@ -74,8 +74,9 @@ class Command(BaseCommand):
                 else:
                     user = model.objects.create_user(username, f"{username}@example.invalid", password)
                 if group is not None:
-                    # The role groups come with every installation (a migration makes them).
-                    user.groups.add(Group.objects.get(name=group))
+                    # The role groups come with every installation (a migration makes them, with their
+                    # permissions); a database emptied by hand lacks them, and still gets a working demo.
+                    user.groups.add(Group.objects.get_or_create(name=group)[0])
                 if namespaces:
                     grant = NamespaceGrant.objects.create(user=user, role=Role.EDITOR, note="demo")
                     grant.namespaces.set(Namespace.objects.filter(name__in=namespaces))
