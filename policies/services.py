@@ -77,6 +77,86 @@ def _require(user: Any, action: access.Action, scope: engine.Scope, what: str) -
         raise ScopeError(f"namespace {scope.namespace!r} does not exist in cluster {scope.cluster!r}") from None
 
 
+# ------------------------------------------------------------------------------------------------ hiding
+
+
+@dataclass(frozen=True)
+class _Hider:
+    """Turns what the service layer computed for everyone into what one user may see.
+
+    A workload, or a Service without a selector, in a namespace the user may not see becomes an
+    ``OpaquePeer`` whose token is a keyed hash of the real peer (stable, telling peers apart, and
+    revealing nothing). The API server (``default/kubernetes``) is the cluster's, not a tenant's: it stays.
+    """
+
+    cluster_id: int
+    visible: frozenset[str] | None  # namespace names the user may see; None: all
+
+    def hidden(self, namespace: str) -> bool:
+        return self.visible is not None and namespace not in self.visible
+
+    def opaque_key(self, peer_key: str) -> str | None:
+        """The peer key the user sees in place of a hidden peer's (None when the peer is not hidden)."""
+        namespace = engine.peer_namespace(peer_key)
+        if namespace is None or not self.hidden(namespace) or peer_key == API_SERVER_PEER:
+            return None
+        return engine.OpaquePeer(salted_hmac("netsec.opaque-peer", f"{self.cluster_id}:{peer_key}")
+                                 .hexdigest()[:16]).key
+
+    def peer(self, peer: engine.RowPeer) -> engine.RowPeer:
+        if isinstance(peer, engine.OpaquePeer):
+            return peer
+        hidden = self.opaque_key(peer.key)
+        return peer if hidden is None else engine.OpaquePeer(hidden.removeprefix("other/"))
+
+    def row_key(self, key: str) -> str:
+        parts = engine.split_row_key(key)
+        hidden = self.opaque_key(parts[1]) if parts else None
+        return key if hidden is None else f"{parts[0]}:{hidden}{parts[2]}"
+
+    def row(self, row: engine.CommunicationRow) -> engine.CommunicationRow:
+        peer = self.peer(row.peer)
+        return row if peer is row.peer else replace(row, peer=peer)
+
+    def policies(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys("a policy in another namespace" if self.hidden(k.partition("/")[0]) else k
+                                   for k in keys))
+
+    def side(self, side: engine.SideVerdict) -> engine.SideVerdict:
+        return replace(side, isolated_by=self.policies(side.isolated_by), admitted_by=self.policies(side.admitted_by))
+
+    def verdict(self, verdict: engine.RowVerdict) -> engine.RowVerdict:
+        row = self.row(verdict.row)
+        if row is verdict.row and self.visible is None:
+            return verdict
+        warning = verdict.warning
+        if row is not verdict.row and warning:
+            warning = "this peer cannot be written into the policy (it is in a namespace you may not see)"
+        return replace(verdict, row=row, egress=self.side(verdict.egress), ingress=self.side(verdict.ingress),
+                       warning=warning)
+
+
+def _hider(user: Any, scope: engine.Scope) -> _Hider:
+    if access.allowed_everywhere(user, "view"):
+        return _Hider(scope.cluster_id, None)
+    names = Namespace.objects.restrict(user).filter(cluster_id=scope.cluster_id).values_list("name", flat=True)
+    return _Hider(scope.cluster_id, frozenset(names))
+
+
+def _real_key(user: Any, scope: engine.Scope, row_key: str) -> str:
+    """The key a decision is kept under: the real key of a row shown with an opaque peer. A key that names a
+    hidden peer outright is refused like an unknown row, so that guessing names reveals nothing."""
+    hider = _hider(user, scope)
+    _, peer_key, _ = engine.split_row_key(row_key) or ("", "", "")
+    if peer_key.startswith("other/"):
+        for row in adapter.observed_rows(scope, since=timedelta(days=3650), until=timezone.now()):
+            if hider.row_key(row.key) == row_key:
+                return row.key
+    elif hider.opaque_key(peer_key) is None:
+        return row_key
+    raise ValueError(f"row: {row_key!r} is not a row of {scope}")
+
+
 # ------------------------------------------------------------------------------------------------ drafts
 
 
@@ -254,83 +334,6 @@ def set_namespace_label(user: Any, scope: engine.Scope, namespace: str, key: str
 # ------------------------------------------------------------------------------------------ rows, policy
 
 
-@dataclass(frozen=True)
-class _Hider:
-    """Turns what the service layer computed for everyone into what one user may see.
-
-    A workload, or a Service without a selector, in a namespace the user may not see becomes an
-    ``OpaquePeer`` whose token is a keyed hash of the real peer (stable, telling peers apart, and
-    revealing nothing). The API server (``default/kubernetes``) is the cluster's, not a tenant's: it stays.
-    """
-
-    cluster_id: int
-    visible: frozenset[str] | None  # namespace names the user may see; None: all
-
-    def hidden(self, namespace: str) -> bool:
-        return self.visible is not None and namespace not in self.visible
-
-    def opaque_key(self, peer_key: str) -> str | None:
-        """The peer key the user sees in place of a hidden peer's (None when the peer is not hidden)."""
-        namespace = engine.peer_namespace(peer_key)
-        if namespace is None or not self.hidden(namespace) or peer_key == API_SERVER_PEER:
-            return None
-        return engine.OpaquePeer(salted_hmac("netsec.opaque-peer", f"{self.cluster_id}:{peer_key}")
-                                 .hexdigest()[:16]).key
-
-    def peer(self, peer: engine.RowPeer) -> engine.RowPeer:
-        if isinstance(peer, engine.OpaquePeer):
-            return peer
-        hidden = self.opaque_key(peer.key)
-        return peer if hidden is None else engine.OpaquePeer(hidden.removeprefix("other/"))
-
-    def row_key(self, key: str) -> str:
-        parts = engine.split_row_key(key)
-        hidden = self.opaque_key(parts[1]) if parts else None
-        return key if hidden is None else f"{parts[0]}:{hidden}{parts[2]}"
-
-    def row(self, row: engine.CommunicationRow) -> engine.CommunicationRow:
-        peer = self.peer(row.peer)
-        return row if peer is row.peer else replace(row, peer=peer)
-
-    def policies(self, keys: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys("a policy in another namespace" if self.hidden(k.partition("/")[0]) else k
-                                   for k in keys))
-
-    def side(self, side: engine.SideVerdict) -> engine.SideVerdict:
-        return replace(side, isolated_by=self.policies(side.isolated_by), admitted_by=self.policies(side.admitted_by))
-
-    def verdict(self, verdict: engine.RowVerdict) -> engine.RowVerdict:
-        row = self.row(verdict.row)
-        if row is verdict.row and self.visible is None:
-            return verdict
-        warning = verdict.warning
-        if row is not verdict.row and warning:
-            warning = "this peer cannot be written into the policy (it is in a namespace you may not see)"
-        return replace(verdict, row=row, egress=self.side(verdict.egress), ingress=self.side(verdict.ingress),
-                       warning=warning)
-
-
-def _hider(user: Any, scope: engine.Scope) -> _Hider:
-    if access.allowed_everywhere(user, "view"):
-        return _Hider(scope.cluster_id, None)
-    names = Namespace.objects.restrict(user).filter(cluster_id=scope.cluster_id).values_list("name", flat=True)
-    return _Hider(scope.cluster_id, frozenset(names))
-
-
-def _real_key(user: Any, scope: engine.Scope, row_key: str) -> str:
-    """The key a decision is kept under: the real key of a row shown with an opaque peer. A key that names a
-    hidden peer outright is refused like an unknown row, so that guessing names reveals nothing."""
-    hider = _hider(user, scope)
-    _, peer_key, _ = engine.split_row_key(row_key) or ("", "", "")
-    if peer_key.startswith("other/"):
-        for row in adapter.observed_rows(scope, since=timedelta(days=3650), until=timezone.now()):
-            if hider.row_key(row.key) == row_key:
-                return row.key
-    elif hider.opaque_key(peer_key) is None:
-        return row_key
-    raise ValueError(f"row: {row_key!r} is not a row of {scope}")
-
-
 def rows(user: Any, scope: engine.Scope, direction: str | None = None, *, since: timedelta = DEFAULT_SPAN,
          until: datetime | None = None, all_observed: bool = False) -> list[engine.CommunicationRow]:
     """The table rows of a scope (one direction, or both), ``included`` as its saved draft decides (design
@@ -399,8 +402,25 @@ def generate(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
 
 @dataclass(frozen=True)
 class Verdicts:
+    """The draft's policy and what it, with the policies applied in the cluster, does to every row.
+
+    ``unreadable`` names applied policies the engine cannot read (left out of the verdicts): a policy
+    written with a field this version does not know would otherwise stop every verdict of the cluster.
+    """
+
     generated: Generated
     verdicts: list[engine.RowVerdict]
+    unreadable: tuple[str, ...] = ()
+
+
+def _applied(cluster_id: int) -> tuple[list[engine.Policy], list[engine.PolicyError]]:
+    policies, unreadable = [], []
+    for manifest in adapter.applied_policies(cluster_id):
+        try:
+            policies.append(engine.parse_policy(manifest))
+        except engine.PolicyError as exc:
+            unreadable.append(exc)
+    return policies, unreadable
 
 
 def verdicts(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None
@@ -409,13 +429,16 @@ def verdicts(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
     deny the row. They are judged on the real peers, whatever the user may see of them."""
     decided, draft, dns, until = _prepare(user, scope, since, until, False)
     full = _generate(scope, decided, draft, dns, since, until)
-    judged = engine.row_verdicts(scope, decided, full.result.policy if full.result else None,
-                                 adapter.applied_policies(scope.cluster_id), full.warnings)
+    applied, unreadable = _applied(scope.cluster_id)
+    judged = engine.row_verdicts(scope, decided, full.result.policy if full.result else None, applied,
+                                 full.warnings)
     hider = _hider(user, scope)
+    problems = tuple("a policy in another namespace cannot be read" if hider.hidden(e.policy.partition("/")[0])
+                     else str(e) for e in unreadable)
     if hider.visible is None:
-        return Verdicts(full, judged)
+        return Verdicts(full, judged, problems)
     shown = _generate(scope, [hider.row(r) for r in decided], draft, dns, since, until)
-    return Verdicts(shown, [hider.verdict(v) for v in judged])
+    return Verdicts(shown, [hider.verdict(v) for v in judged], problems)
 
 
 # ---------------------------------------------------------------------------------- aliases and CIDRs

@@ -161,3 +161,19 @@ def test_verdicts_follow_the_applied_policies(shop, cluster):
     assert not legacy.allowed and legacy.blocked_by == ("ingress",) and "legacy" in legacy.warning
     assert not by_peer[("egress", "198.51.100.7", 443)].allowed
     assert by_peer[("egress", "db", 5432)].policies == ("data/deny-all",)
+
+
+def test_an_applied_policy_the_engine_cannot_read_is_named_and_the_others_still_judge(shop, cluster):
+    ns = f.namespace(cluster, "data")
+    broken = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "future", "namespace": "data"},
+              "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"nodeSelector": {}}]}]}}
+    NetworkPolicy.objects.create(cluster=cluster, namespace=ns, name="future", spec=broken["spec"], manifest=broken)
+    deny = {**broken, "metadata": {"name": "deny-all", "namespace": "data"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    NetworkPolicy.objects.create(cluster=cluster, namespace=ns, name="deny-all", spec=deny["spec"], manifest=deny)
+    scope = services.resolve_scope(SYSTEM, "test", "shop", "Deployment", "api")
+    result = services.verdicts(SYSTEM, scope, until=T0 + timedelta(hours=2))
+    assert result.unreadable == ("policy data/future: spec.ingress[0].from[0].nodeSelector: unknown field",)
+    to_db = [v for v in result.verdicts if getattr(v.row.peer, "name", "") == "db"]
+    assert to_db and all(v.policies == ("data/deny-all",) and not v.allowed for v in to_db)
