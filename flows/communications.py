@@ -36,20 +36,25 @@ class Observed:
     connections: int
     first_seen: datetime
     last_seen: datetime
+    hours: tuple[tuple[datetime, int], ...] = ()  # connections per hour bucket that has any, in order
+
+
+_GROUP = ("src_workload_id", "src_ip", "dst_workload_id", "dst_ip", "port", "protocol", "denied", "node_local")
 
 
 def observed(cluster_id: int, workload_ids: Iterable[int], start: datetime, end: datetime) -> list[Observed]:
     """Communications of ``workload_ids`` with the hour buckets of [start, end] grouped per peer and port,
-    both directions, in one query."""
+    both directions, with their connections per hour: two queries, whatever the number of peers."""
     ids = list(workload_ids)
     if not ids:
         return []
-    rows = (
-        Communication.objects.filter(cluster_id=cluster_id, bucket__gte=start, bucket__lte=end)
-        .filter(Q(src_workload_id__in=ids) | Q(dst_workload_id__in=ids))
-        .values("src_workload_id", "src_ip", "dst_workload_id", "dst_ip", "port", "protocol", "denied", "node_local")
-        .annotate(connections=Sum("connections"), first_seen=Min("first_seen"), last_seen=Max("last_seen"))
-    )
+    span = (Communication.objects.filter(cluster_id=cluster_id, bucket__gte=start, bucket__lte=end)
+            .filter(Q(src_workload_id__in=ids) | Q(dst_workload_id__in=ids)))
+    rows = span.values(*_GROUP).annotate(connections=Sum("connections"), first_seen=Min("first_seen"),
+                                         last_seen=Max("last_seen"))
+    hours: dict[tuple, list[tuple[datetime, int]]] = {}
+    for r in span.values(*_GROUP, "bucket").annotate(connections=Sum("connections")).order_by("bucket"):
+        hours.setdefault(tuple(r[k] for k in _GROUP), []).append((r["bucket"], r["connections"]))
     wanted = set(ids)
     out: list[Observed] = []
     for r in rows:
@@ -62,6 +67,7 @@ def observed(cluster_id: int, workload_ids: Iterable[int], start: datetime, end:
                 outgoing=outgoing, peer_workload_id=r[f"{peer}_workload_id"], peer_ip=r[f"{peer}_ip"],
                 port=r["port"], protocol=r["protocol"], denied=r["denied"], node_local=r["node_local"],
                 connections=r["connections"], first_seen=r["first_seen"], last_seen=r["last_seen"],
+                hours=tuple(hours.get(tuple(r[k] for k in _GROUP), ())),
             ))
     return out
 

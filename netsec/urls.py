@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 
 urlpatterns = [
-    # The network page will live at the root; until then the admin is where the inventory is seen.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("policies.urls")),
 ]

@@ -136,6 +136,17 @@ def namespace_scopes(cluster: Cluster, namespace: Namespace) -> list[engine.Scop
     return [_scope(cluster, namespace, w, facts[w.id]) for w in workloads]
 
 
+def workloads_of(namespaces: Iterable[Namespace]) -> dict[int, list[engine.WorkloadPeer]]:
+    """Every live top-level workload of these namespaces as the engine sees a pod owner, by namespace id."""
+    workloads = list(Workload.objects.live().filter(namespace__in=list(namespaces), parent__isnull=True)
+                     .select_related("namespace").order_by("kind", "name"))
+    facts = _pods_of(workloads)
+    out: dict[int, list[engine.WorkloadPeer]] = defaultdict(list)
+    for w in workloads:
+        out[w.namespace_id].append(_peer(w, facts[w.id]))
+    return out
+
+
 # ------------------------------------------------------------------------------------------------- rows
 
 
@@ -153,11 +164,27 @@ def span_start(since: timedelta, until: datetime) -> datetime:
     return (until - since).replace(minute=0, second=0, microsecond=0)
 
 
+MAX_ACTIVITY_CELLS = 48
+
+
+def _activity(hours: Iterable[tuple[datetime, int]], start: datetime, until: datetime) -> tuple[int, ...]:
+    """Connections per equal slice of the span (an hour each up to 48 hours, longer slices beyond)."""
+    span_hours = max(1, int((until - start).total_seconds() // 3600) + 1)
+    cells = min(MAX_ACTIVITY_CELLS, span_hours)
+    per_cell = -(-span_hours // cells)
+    out = [0] * cells
+    for bucket, connections in hours:
+        index = int((bucket - start).total_seconds() // 3600) // per_cell
+        out[min(max(index, 0), cells - 1)] += connections
+    return tuple(out)
+
+
 def observed_rows(scope: engine.Scope, *, since: timedelta, until: datetime) -> list[engine.CommunicationRow]:
     """The rows of both tables of a scope over the span, most connections first, ``included`` False (the
     draft decides it). Addresses of one selectorless Service are one row: they are allowed together."""
     cluster = Cluster.objects.get(pk=scope.cluster_id)
-    found = observed(cluster.id, scope.workload_ids, span_start(since, until), until)
+    start = span_start(since, until)
+    found = observed(cluster.id, scope.workload_ids, start, until)
     peers = Workload.objects.select_related("namespace").in_bulk(
         {o.peer_workload_id for o in found if o.peer_workload_id})
     facts = _pods_of(peers.values())
@@ -167,17 +194,17 @@ def observed_rows(scope: engine.Scope, *, since: timedelta, until: datetime) -> 
     rows: dict[str, engine.CommunicationRow] = {}
     for o in found:
         peer = workload_peers[o.peer_workload_id] if o.peer_workload_id else _address_peer(infos[o.peer_ip])
-        row = _row(o, peer)
+        row = _row(o, peer, _activity(o.hours, start, until))
         seen = rows.get(row.key)
         rows[row.key] = row if seen is None else _merge(seen, row)
     return sorted(rows.values(), key=lambda r: (-r.connections, r.key))
 
 
-def _row(o: Observed, peer: engine.RowPeer) -> engine.CommunicationRow:
+def _row(o: Observed, peer: engine.RowPeer, activity: tuple[int, ...]) -> engine.CommunicationRow:
     return engine.CommunicationRow(
         direction="egress" if o.outgoing else "ingress", peer=peer, port=o.port, protocol=o.protocol,
         included=False, denied_in_cluster=o.denied, node_local=o.node_local, connections=o.connections,
-        first_seen=o.first_seen, last_seen=o.last_seen,
+        first_seen=o.first_seen, last_seen=o.last_seen, activity=activity,
     )
 
 
@@ -188,7 +215,8 @@ def _merge(a: engine.CommunicationRow, b: engine.CommunicationRow) -> engine.Com
         low = min(peer, b.peer, key=lambda p: ip_key(p.ip))
         peer = replace(low, dns_names=tuple(sorted(set(peer.dns_names) | set(b.peer.dns_names))))
     return replace(a, peer=peer, connections=a.connections + b.connections,
-                   first_seen=min(a.first_seen, b.first_seen), last_seen=max(a.last_seen, b.last_seen))
+                   first_seen=min(a.first_seen, b.first_seen), last_seen=max(a.last_seen, b.last_seen),
+                   activity=tuple(x + y for x, y in zip(a.activity, b.activity, strict=True)))
 
 
 # ------------------------------------------------------------------------------ drafts, DNS, applied

@@ -413,7 +413,9 @@ class Verdicts:
     unreadable: tuple[str, ...] = ()
 
 
-def _applied(cluster_id: int) -> tuple[list[engine.Policy], list[engine.PolicyError]]:
+def read_applied(cluster_id: int) -> tuple[list[engine.Policy], list[engine.PolicyError]]:
+    """The policies applied in a cluster as the engine reads them, and those it cannot read (not for a
+    user's eyes as they are: callers hide what the user may not see)."""
     policies, unreadable = [], []
     for manifest in adapter.applied_policies(cluster_id):
         try:
@@ -429,7 +431,7 @@ def verdicts(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
     deny the row. They are judged on the real peers, whatever the user may see of them."""
     decided, draft, dns, until = _prepare(user, scope, since, until, False)
     full = _generate(scope, decided, draft, dns, since, until)
-    applied, unreadable = _applied(scope.cluster_id)
+    applied, unreadable = read_applied(scope.cluster_id)
     judged = engine.row_verdicts(scope, decided, full.result.policy if full.result else None, applied,
                                  full.warnings)
     hider = _hider(user, scope)

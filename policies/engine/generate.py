@@ -244,6 +244,17 @@ class _DirectionRules:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def covered_by_dns_rule(dns: DNSTarget | None, row: CommunicationRow) -> bool:
+    """An observed lookup to the cluster DNS pods needs no rule of its own: the DNS rule, written whenever
+    egress is restricted, admits it."""
+    peer = row.peer
+    if dns is None or row.direction != "egress" or not isinstance(peer, WorkloadPeer):
+        return False
+    if peer.namespace != dns.namespace or row.port != 53 or row.protocol not in ("UDP", "TCP"):
+        return False
+    return all(peer.pod_labels.get(k) == v for k, v in dns.pod_labels.items())
+
+
 class _Generator:
     def __init__(self, request: GenerationRequest) -> None:
         self.request = request
@@ -308,15 +319,6 @@ class _Generator:
             blocks.append({"ipBlock": {"cidr": str(network)}})
         return blocks
 
-    def covered_by_dns_rule(self, row: CommunicationRow) -> bool:
-        """An observed lookup to the cluster DNS pods needs no rule of its own: the DNS rule admits it."""
-        dns, peer = self.request.dns, row.peer
-        if dns is None or not isinstance(peer, WorkloadPeer) or peer.namespace != dns.namespace:
-            return False
-        if row.port != 53 or row.protocol not in ("UDP", "TCP"):
-            return False
-        return all(peer.pod_labels.get(k) == v for k, v in dns.pod_labels.items())
-
     def namespace_selector(self, namespace: str, labels: Mapping[str, str]) -> dict[str, str] | None:
         if labels.get(NAMESPACE_NAME_LABEL) == namespace:
             return {NAMESPACE_NAME_LABEL: namespace}
@@ -373,7 +375,7 @@ class _Generator:
                         row,
                     )
                     continue
-                if direction == "egress" and self.covered_by_dns_rule(row):
+                if covered_by_dns_rule(self.request.dns, row):
                     continue
                 for peer in self.peers_for_row(index, row):
                     acc.add(peer, frozenset({(row.protocol, row.port, 0)}))

@@ -219,6 +219,10 @@ class Policy:
     def isolates(self, direction: Direction) -> bool:
         return POLICY_TYPE[direction] in self.policy_types
 
+    def selects(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        """Whether the policy applies to a pod of that namespace with these labels."""
+        return namespace == self.namespace and self.pod_selector.matches(labels)
+
     def rules(self, direction: Direction) -> tuple[Rule, ...]:
         # Rules of a direction that policyTypes leaves out are ignored, as the API specifies.
         if not self.isolates(direction):

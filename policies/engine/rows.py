@@ -172,6 +172,8 @@ class CommunicationRow:
     connections: int = 0
     first_seen: datetime | None = field(default=None, compare=False)
     last_seen: datetime | None = field(default=None, compare=False)
+    # Connections per equal slice of the span, oldest first (at most 48): when over the span it happened.
+    activity: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> str:

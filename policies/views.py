@@ -1,0 +1,227 @@
+"""The pages: the landing page and the network page of one workload, with its fragments and downloads.
+
+Every view calls the service layer (``services`` for changes, ``pages`` for what a page shows) and
+nothing else for policy work. HTMX requests get fragments (a changed draft answers with every part of
+the page it changes, swapped out of band); plain requests get whole pages and redirects, so the page
+works with JavaScript off, the topology aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseLocation
+
+from policies import engine, pages, services
+
+Handler = Callable[..., HttpResponse]
+
+
+def _page_url(cluster: str, namespace: str, kind: str, name: str, **query: str) -> str:
+    url = reverse("network", args=[cluster, namespace, kind, name])
+    query = {k: v for k, v in query.items() if v and not (k == "since" and v == pages.DEFAULT_SPAN)}
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _problem(request: HttpRequest, status: int, message: str) -> HttpResponse:
+    template = "policies/problem.html#message" if request.htmx else "policies/problem.html"
+    return render(request, template, {"message": message, "status": status}, status=status)
+
+
+def _scoped(view: Handler) -> Handler:
+    """Resolve the workload of the URL for the acting user: a selection the user may not see is a 404 like
+    one that does not exist, a change the user may not make a 403, bad input a 422 with the message."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, cluster: str, namespace: str, kind: str, name: str) -> HttpResponse:
+        try:
+            scope = services.resolve_scope(request.user, cluster, namespace, kind, name)
+            return view(request, scope)
+        except services.ScopeError as exc:
+            return _problem(request, 404, str(exc))
+        except PermissionDenied as exc:
+            return _problem(request, 403, str(exc) or "you may not do that here")
+        except ValueError as exc:
+            return _problem(request, 422, str(exc))
+
+    return login_required(wrapped)
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+@login_required
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    return render(request, "policies/landing.html", {"clusters": pages.overview(request.user)})
+
+
+@login_required
+@require_GET
+def select(request: HttpRequest) -> HttpResponse:
+    """The scope bar's form: the nearest valid selection to what was picked, as the page's own URL."""
+    get = request.GET
+    picked = pages.choices(request.user, get.get("cluster", ""), get.get("namespace", ""), get.get("kind", ""),
+                           get.get("name", ""))
+    if not picked.name:
+        return HttpResponseRedirect(reverse("landing"))
+    url = _page_url(picked.cluster, picked.namespace, picked.kind, picked.name, since=get.get("since", ""),
+                    tab=get.get("tab", ""))
+    return HttpResponseLocation(url, target="#page", select="#page") if request.htmx else HttpResponseRedirect(url)
+
+
+FILTERS = ("q", "ns", "sort", "cat")
+
+
+def _state(request: HttpRequest) -> dict[str, str]:
+    """The span, tab and filters of the page a request comes from. A change posts them, so that the parts it
+    gets back show what the user was looking at."""
+    params = request.POST if request.method == "POST" else request.GET
+    span, _ = pages.span(params.get("since"))
+    tab = params.get("tab") if params.get("tab") in pages.TABS else "egress"
+    return {"since": span, "tab": tab, **{k: params.get(k, "").strip() for k in FILTERS if params.get(k, "").strip()}}
+
+
+def _context(request: HttpRequest, scope: engine.Scope) -> dict[str, Any]:
+    state = _state(request)
+    page = pages.network_page(request.user, scope, since=state["since"], q=state.get("q", ""),
+                              ns=state.get("ns", ""), sort=state.get("sort", "-connections"), cat=state.get("cat", ""))
+    return {
+        "page": page,
+        "tab": state["tab"],
+        "state": state,
+        "choices": pages.choices(request.user, scope.cluster, scope.namespace, scope.kind, scope.name),
+        "spans": pages.SPANS,
+        "modes": list(engine.MODE_LABELS.items()),
+        "page_url": _page_url(scope.cluster, scope.namespace, scope.kind, scope.name, **state),
+        "base_url": reverse("network", args=[scope.cluster, scope.namespace, scope.kind, scope.name]),
+    }
+
+
+@_scoped
+@require_GET
+def network(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    context = _context(request, scope)
+    target = request.htmx.target if request.htmx else None
+    if target in ("panel-ingress", "panel-egress"):
+        direction = target.removeprefix("panel-")
+        return render(request, "policies/network.html#direction",
+                      {**context, "d": getattr(context["page"], direction)})
+    return render(request, "policies/network.html", context)
+
+
+def _changed(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    """After a change: every part of the page it changes (HTMX, swapped out of band), or the page again."""
+    if not request.htmx:
+        return HttpResponseRedirect(_page_url(scope.cluster, scope.namespace, scope.kind, scope.name,
+                                              **_state(request)))
+    return render(request, "policies/changed.html", _context(request, scope))
+
+
+@_scoped
+@require_POST
+def set_rows(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    included = request.POST.get("included") == "1"
+    for key in request.POST.getlist("key"):
+        services.set_row(request.user, scope, key, included)
+    return _changed(request, scope)
+
+
+@_scoped
+@require_POST
+def set_mode(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    direction, mode = request.POST.get("direction", ""), request.POST.get("mode", "")
+    directions = engine.DIRECTIONS if request.POST.get("both") == "1" else (direction,)
+    for each in directions:
+        services.set_mode(request.user, scope, each, mode)
+    return _changed(request, scope)
+
+
+@_scoped
+@require_POST
+def add_rule(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    post = request.POST
+    services.add_manual_rule(request.user, scope, post.get("direction", ""), post.get("cidr", ""),
+                             post.get("ports", ""), post.get("note", ""))
+    return _changed(request, scope)
+
+
+@_scoped
+@require_POST
+def remove_rule(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    try:
+        rule_id = int(request.POST.get("rule", ""))
+    except ValueError:
+        raise ValueError("rule: not a rule number") from None
+    services.remove_manual_rule(request.user, scope, rule_id)
+    return _changed(request, scope)
+
+
+@_scoped
+@require_POST
+def label_namespace(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    post = request.POST
+    key, _, value = post.get("label", "").partition("=")
+    services.set_namespace_label(request.user, scope, post.get("namespace", ""), key.strip(), value.strip())
+    return _changed(request, scope)
+
+
+@_scoped
+@require_POST
+def name_address(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    """An admin's action on an unresolved address: an alias (allowed or not), or a CIDR configuration."""
+    post = request.POST
+    if post.get("action") == "cidr":
+        services.set_cidr_config(request.user, post.get("cidr", ""), post.get("category", ""),
+                                 cluster=scope.cluster, label=post.get("label", ""))
+    else:
+        services.set_alias(request.user, post.get("cidr", ""), post.get("name", ""), cluster=scope.cluster,
+                           allowed=post.get("allowed") == "1")
+    return _changed(request, scope)
+
+
+# -------------------------------------------------------------------------------------------- downloads
+
+
+@_scoped
+@require_GET
+def policy_yaml(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    _, since = pages.span(request.GET.get("since"))
+    generated = services.generate(request.user, scope, since=since)
+    if generated.result is None:
+        raise ValueError(generated.error)
+    return _attachment(generated.yaml, f"{generated.result.name}.yaml")
+
+
+@login_required
+@require_GET
+def namespace_yaml(request: HttpRequest, cluster: str, namespace: str) -> HttpResponse:
+    try:
+        filename, text, _ = pages.namespace_yaml(request.user, cluster, namespace, since=request.GET.get("since"))
+    except services.ScopeError as exc:
+        return _problem(request, 404, str(exc))
+    except ValueError as exc:
+        return _problem(request, 422, str(exc))
+    return _attachment(text, filename)
+
+
+@_scoped
+@require_GET
+def topology_json(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    page = pages.network_page(request.user, scope, since=request.GET.get("since"))
+    return JsonResponse(page.topology)
+
+
+def _attachment(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
