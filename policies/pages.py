@@ -233,7 +233,9 @@ def _status(verdict: engine.RowVerdict) -> tuple[str, str]:
     if row.node_local:
         return "always", "always allowed (the pod's own node)"
     if verdict.warning and row.included:
-        return "label", "namespace needs a label" if "assign labels" in verdict.warning else verdict.warning
+        if isinstance(row.peer, engine.OpaquePeer):
+            return "label", "in a namespace you may not see"
+        return "label", "namespace needs a label" if "assign labels" in verdict.warning else "cannot be written"
     if verdict.allowed:
         return "allowed", "allowed"
     own = "egress" if row.direction == "egress" else "ingress"

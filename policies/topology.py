@@ -77,7 +77,7 @@ def _peer_node(row: CommunicationRow) -> tuple[str, str, str, str, dict[str, Any
         return (f"a:{peer.alias}", peer.alias, "alias", OUTSIDE, {"kind": "alias", "alias": peer.alias,
                                                                   "cidrs": list(peer.cidrs)})
     category = peer.category or "Unknown"
-    return (f"c:{category}", category, "IPs", OUTSIDE, {"kind": f"{category} addresses"})
+    return (f"c:{category}", category, "", OUTSIDE, {"kind": f"{category} addresses"})
 
 
 def _port(port: Any) -> str:
@@ -126,6 +126,11 @@ def layout(scope: Scope, verdicts: Sequence[RowVerdict], *, unlabelled: frozense
             node.addresses.add(row.peer.ip)
         edges.setdefault((node_id, row.direction, verdict.allowed),
                          _Edge(node_id, row.direction, verdict.allowed)).verdicts.append(verdict)
+
+    for node in nodes.values():
+        if node.id.startswith(("c:", "a:")):  # a node standing for addresses says how many
+            count = f"{len(node.addresses)} IP{'s' if len(node.addresses) != 1 else ''}"
+            node.sublabel = f"{node.sublabel} · {count}" if node.sublabel else count
 
     # Which column every node goes in, then boxes per column, then "+N more" past MAX_PER_BOX.
     columns: dict[str, dict[str, list[_Node]]] = defaultdict(lambda: defaultdict(list))
