@@ -348,11 +348,12 @@ def _applied_views(user: Any, scope: engine.Scope, judged: services.Verdicts) ->
 def namespace_yaml(user: Any, cluster: str, namespace: str, *, since: str | None = None) -> tuple[str, str, int]:
     """(file name, multi-document YAML, number of policies) of every workload of a namespace."""
     _, delta = span(since)
-    policies = []
+    documents = []
     for scope in services.namespace_scopes(user, cluster, namespace):
-        generated = services.generate(user, scope, since=delta)
-        if generated.result is not None:
-            policies.append(generated.result.policy)
-    policies.sort(key=lambda p: p["metadata"]["name"])
-    return f"netsec-{cluster}-{namespace}.yaml", engine.to_yaml(policies), len(policies)
+        try:
+            documents.append(services.policy_file(user, scope, since=delta))
+        except ValueError:
+            continue  # a workload without a usable label has no policy: the page of each says why
+    documents.sort()
+    return f"netsec-{cluster}-{namespace}.yaml", "".join(text for _, text in documents), len(documents)
 

@@ -143,18 +143,25 @@ def _hider(user: Any, scope: engine.Scope) -> _Hider:
     return _Hider(scope.cluster_id, frozenset(names))
 
 
-def _real_key(user: Any, scope: engine.Scope, row_key: str) -> str:
-    """The key a decision is kept under: the real key of a row shown with an opaque peer. A key that names a
-    hidden peer outright is refused like an unknown row, so that guessing names reveals nothing."""
+def _real_keys(user: Any, scope: engine.Scope, row_keys: list[str]) -> list[str]:
+    """The keys decisions are kept under: the real key of a row shown with an opaque peer. A key that names
+    a hidden peer outright is refused like an unknown row, so that guessing names reveals nothing."""
     hider = _hider(user, scope)
-    _, peer_key, _ = engine.split_row_key(row_key) or ("", "", "")
-    if peer_key.startswith("other/"):
-        for row in adapter.observed_rows(scope, since=timedelta(days=3650), until=timezone.now()):
-            if hider.row_key(row.key) == row_key:
-                return row.key
-    elif hider.opaque_key(peer_key) is None:
-        return row_key
-    raise ValueError(f"row: {row_key!r} is not a row of {scope}")
+    shown: dict[str, str] | None = None  # key as this user sees it -> real key, read when needed
+    out = []
+    for row_key in row_keys:
+        _, peer_key, _ = engine.split_row_key(row_key) or ("", "", "")
+        if not peer_key.startswith("other/") and hider.opaque_key(peer_key) is None:
+            out.append(row_key)
+            continue
+        if shown is None:
+            rows = adapter.observed_rows(scope, since=timedelta(days=3650), until=timezone.now())
+            shown = {hider.row_key(row.key): row.key for row in rows}
+        if peer_key.startswith("other/") and row_key in shown:
+            out.append(shown[row_key])
+            continue
+        raise ValueError(f"row: {row_key!r} is not a row of {scope}")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ drafts
@@ -281,15 +288,25 @@ def set_mode(user: Any, scope: engine.Scope, direction: str, mode: str) -> Draft
 
 def set_row(user: Any, scope: engine.Scope, row_key: str, included: bool) -> DraftView:
     """Include or exclude one row, by its key as ``rows`` shows it to this user."""
-    if engine.split_row_key(row_key) is None:
-        raise ValueError(f"row: {row_key!r} is not a row key (direction:peer:port/protocol)")
+    return set_rows(user, scope, [row_key], included)
+
+
+def set_rows(user: Any, scope: engine.Scope, row_keys: list[str], included: bool) -> DraftView:
+    """Include or exclude rows (a table's "all" box), all or none: every key is checked before any is saved."""
+    for key in row_keys:
+        if engine.split_row_key(key) is None:
+            raise ValueError(f"row: {key!r} is not a row key (direction:peer:port/protocol)")
+    if not row_keys:
+        raise ValueError("row: no row given")
     _require(user, "edit", scope, "changing a draft")
-    real_key = _real_key(user, scope, row_key)
+    real_keys = _real_keys(user, scope, row_keys)
 
     def change(draft: Draft) -> None:
-        RowDecision.objects.update_or_create(draft=draft, row_key=real_key, defaults={"included": included})
+        for key in real_keys:
+            RowDecision.objects.update_or_create(draft=draft, row_key=key, defaults={"included": included})
 
-    return _change(user, scope, f"{'included' if included else 'excluded'} {row_key}", change)
+    what = row_keys[0] if len(row_keys) == 1 else f"{len(row_keys)} rows"
+    return _change(user, scope, f"{'included' if included else 'excluded'} {what}", change)
 
 
 def add_manual_rule(user: Any, scope: engine.Scope, direction: str, cidr: str, ports: str = "", note: str = ""
@@ -323,7 +340,13 @@ def remove_manual_rule(user: Any, scope: engine.Scope, rule_id: int) -> DraftVie
 def set_namespace_label(user: Any, scope: engine.Scope, namespace: str, key: str, value: str) -> DraftView:
     """Select peer namespace ``namespace`` by ``key=value`` (for namespaces without the name label)."""
     if not key or not value:
-        raise ValueError("namespace label: both key and value are needed")
+        raise ValueError("namespace label: both key and value are needed, as key=value")
+    problem = engine.label_key_problem(key) or engine.label_value_problem(value)
+    if problem:
+        raise ValueError(f"namespace label: {problem}")
+    _require(user, "edit", scope, "changing a draft")
+    if not Namespace.objects.restrict(user).filter(cluster_id=scope.cluster_id, name=namespace).exists():
+        raise ValueError(f"namespace label: there is no namespace {namespace!r} in cluster {scope.cluster!r}")
 
     def change(draft: Draft) -> None:
         draft.namespace_labels = {**draft.namespace_labels, namespace: [key, value]}
@@ -398,6 +421,15 @@ def generate(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
     decided, draft, dns, until = _prepare(user, scope, since, until, all_observed)
     hider = _hider(user, scope)
     return _generate(scope, [hider.row(r) for r in decided], draft, dns, since, until)
+
+
+def policy_file(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN) -> tuple[str, str]:
+    """(file name, YAML) of the scope's policy to download: downloading is an Editor's (design §9)."""
+    _require(user, "edit", scope, "downloading a policy")
+    generated = generate(user, scope, since=since)
+    if generated.result is None:
+        raise ValueError(generated.error)
+    return f"{generated.result.name}.yaml", generated.yaml
 
 
 @dataclass(frozen=True)

@@ -130,9 +130,7 @@ def _changed(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
 @_scoped
 @require_POST
 def set_rows(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
-    included = request.POST.get("included") == "1"
-    for key in request.POST.getlist("key"):
-        services.set_row(request.user, scope, key, included)
+    services.set_rows(request.user, scope, request.POST.getlist("key"), request.POST.get("included") == "1")
     return _changed(request, scope)
 
 
@@ -196,10 +194,8 @@ def name_address(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
 @require_GET
 def policy_yaml(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
     _, since = pages.span(request.GET.get("since"))
-    generated = services.generate(request.user, scope, since=since)
-    if generated.result is None:
-        raise ValueError(generated.error)
-    return _attachment(generated.yaml, f"{generated.result.name}.yaml")
+    filename, text = services.policy_file(request.user, scope, since=since)
+    return _attachment(text, filename)
 
 
 @login_required
@@ -209,6 +205,8 @@ def namespace_yaml(request: HttpRequest, cluster: str, namespace: str) -> HttpRe
         filename, text, _ = pages.namespace_yaml(request.user, cluster, namespace, since=request.GET.get("since"))
     except services.ScopeError as exc:
         return _problem(request, 404, str(exc))
+    except PermissionDenied as exc:
+        return _problem(request, 403, str(exc))
     except ValueError as exc:
         return _problem(request, 422, str(exc))
     return _attachment(text, filename)

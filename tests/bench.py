@@ -1,4 +1,4 @@
-"""`make bench`: throughput figures, printed, never asserted.
+"""`make bench`: throughput and server-time figures, printed, never asserted.
 
 Runs the pipeline benchmark once per database in a child process (settings are read at start-up), and
 the pure engine benchmark in this process. PostgreSQL is left out, with a note, when it is not running.
@@ -82,6 +82,58 @@ def pipeline(days: int, copies: int) -> None:
     print(orjson.dumps({"vendor": connection.vendor, "ingest": n / ingest_s, "aggregate": n / aggregate_s}).decode())
 
 
+WEB_TARGET_MS = 200.0
+
+
+def web(runs: int) -> None:
+    """Inside a child process whose DATABASE_URL is set: server time of the pages on the demo data."""
+    import statistics
+    import warnings
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netsec.settings")
+    django.setup()
+    warnings.filterwarnings("ignore", "No directory at")  # WhiteNoise: the bench serves no static files
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    call_command("flush", interactive=False, verbosity=0)
+    call_command("demo", stdout=open(os.devnull, "w"))  # noqa: SIM115 - the demo's report is not wanted here
+    admin = get_user_model().objects.create_superuser("bench", password="x")
+    client = Client()
+    client.force_login(admin)
+    base = "/network/prod/shop/Deployment/checkout/"
+    requests = [
+        ("landing page", "get", "/", {}),
+        ("network page, 24 h", "get", base, {}),
+        ("network page, 7 d", "get", base + "?since=7d", {}),
+        ("egress table fragment", "get", base + "?since=7d&tab=egress", {"HTTP_HX_REQUEST": "true",
+                                                                          "HTTP_HX_TARGET": "panel-egress"}),
+        ("topology JSON", "get", base + "topology.json?since=7d", {}),
+        ("policy YAML", "get", base + "policy.yaml?since=7d", {}),
+        ("namespace YAML (9 policies)", "get", "/network/prod/shop/policies.yaml?since=7d", {}),
+        ("row toggle (every changed part)", "post", base + "rows",
+         {"data": {"key": "egress:Deployment/shop/cart:7070/TCP", "since": "7d"}, "HTTP_HX_REQUEST": "true"}),
+    ]
+    print(f"  {connection.vendor}:")
+    for label, method, url, extra in requests:
+        extra = {"HTTP_HOST": "localhost", **extra}
+        data = extra.pop("data", None)
+        timings = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = getattr(client, method)(url, data, **extra) if data else getattr(client, method)(url, **extra)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (label, response.status_code)
+        median = statistics.median(timings)
+        verdict = "met" if median < WEB_TARGET_MS else "MISSED"
+        print(f"    {label:34} median {median:6.0f} ms  (best {min(timings):4.0f}, worst {max(timings):4.0f})  "
+              f"{median / WEB_TARGET_MS:4.2f} of the {WEB_TARGET_MS:.0f} ms target: {verdict}", flush=True)
+
+
 def _postgres_database() -> str | None:
     try:
         import psycopg
@@ -99,11 +151,16 @@ def _postgres_database() -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pipeline", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--web", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=7, help="requests per page for the medians")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--copies", type=int, default=3, help="copies of the demo week (about 80k lines each)")
     args = parser.parse_args()
     if args.pipeline:
         pipeline(args.days, args.copies)
+        return
+    if args.web:
+        web(args.runs)
         return
     print("pipeline: demo traffic as Hubble jsonpb → raw flows → communications")
     targets = [f"sqlite:///{REPO / '.bench.sqlite3'}"]
@@ -127,6 +184,11 @@ def main() -> None:
               f"aggregate {pg['aggregate'] / lite['aggregate']:.2f}")
     for vendor, f in figures.items():
         print(f"  ratio aggregate/ingest on {vendor}: {f['aggregate'] / f['ingest']:.1f}")
+    print(f"web: server time on the demo data (median of {args.runs} requests each)")
+    for url in targets:
+        env = {**os.environ, "DATABASE_URL": url, "DEBUG": ""}
+        subprocess.run([sys.executable, "-m", "tests.bench", "--web", "--runs", str(args.runs)], cwd=REPO, env=env,
+                       check=True)
     try:
         from policies.engine import bench as engine_bench
     except ImportError:

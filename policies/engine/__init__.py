@@ -60,7 +60,7 @@ from policies.engine.rows import (
     peer_namespace,
     split_row_key,
 )
-from policies.engine.selectors import parse_selector
+from policies.engine.selectors import label_key_problem, label_value_problem, parse_selector
 from policies.engine.verdicts import RowVerdict, effective_policies, row_verdicts
 from policies.engine.yamlout import to_yaml
 
@@ -105,6 +105,8 @@ __all__ = [
     "effective_policies",
     "generate_policies",
     "generate_policy",
+    "label_key_problem",
+    "label_value_problem",
     "load_case",
     "parse_policy",
     "parse_ports",
