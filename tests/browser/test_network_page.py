@@ -129,6 +129,15 @@ def test_allow_proxy_static_ips(world: World, signed_in: Any) -> None:
     page.wait_for_load_state("networkidle")
     assert PROXY in page.locator("#panel-egress .addresses").inner_text()
     form = page.locator("#panel-egress form.add-rule")
+    # A bad range is said next to the form, and nothing is saved.
+    form.locator('input[name="cidr"]').fill(f"{PROXY}/33")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        form.locator('button[type="submit"]').click()
+    assert answer.value.status == 422
+    page.wait_for_selector("#rule-error-egress .problem")
+    assert "cidr" in page.locator("#rule-error-egress").inner_text()
+    assert page.locator("#panel-egress form.manual-rule").count() == 0
+    browser.shot("bad-cidr-inline")
     form.locator('input[name="cidr"]').fill(f"{PROXY}/32")
     form.locator('input[name="ports"]').fill("443/TCP")
     browser.change(lambda: form.locator('button[type="submit"]').click())
