@@ -49,7 +49,11 @@ class NamespaceOverview:
     drafts: int
     last_seen: datetime | None
     labelled: bool  # has the kubernetes.io/metadata.name label that other namespaces' policies select it by
-    first_workload: tuple[str, str] | None  # (kind, name) that opens its network page
+    workload_names: tuple[tuple[str, str], ...]  # (kind, name) of each, to open its network page
+
+    @property
+    def first_workload(self) -> tuple[str, str] | None:
+        return self.workload_names[0] if self.workload_names else None
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def overview(user: Any) -> list[ClusterOverview]:
                 name=ns.name, workloads=len(peers), isolated_ingress=isolated(applied[cluster.id], peers, "ingress"),
                 isolated_egress=isolated(applied[cluster.id], peers, "egress"), drafts=drafts.get(ns.id, 0),
                 last_seen=last_seen.get(ns.id), labelled=ns.labels.get(NAME_LABEL) == ns.name,
-                first_workload=(peers[0].kind, peers[0].name) if peers else None,
+                workload_names=tuple((p.kind, p.name) for p in peers),
             ))
         out.append(ClusterOverview(cluster.name, rows))
     return out
@@ -308,11 +312,29 @@ def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, un
     return NetworkPage(
         scope=scope, span=span_key, until=until, draft=draft, ingress=directions["ingress"],
         egress=directions["egress"], generated=generated,
-        topology=topology.layout(scope, judged.verdicts, unlabelled=frozenset(unlabelled)),
+        topology=topology.layout(scope, judged.verdicts, unlabelled=frozenset(unlabelled),
+                                 services=_services_selecting(scope, judged.verdicts)),
         applied=_applied_views(user, scope, judged), unreadable=judged.unreadable, unlabelled=unlabelled,
         can_edit=_can(user, "edit", scope), can_admin=access.allowed_everywhere(user, "admin"),
         filters={k: v for k, v in {"q": q, "ns": ns, "sort": sort, "cat": cat}.items() if v},
     )
+
+
+def _services_selecting(scope: engine.Scope, verdicts: list[engine.RowVerdict]) -> dict[str, list[str]]:
+    """The Services that select the workload ("scope") and each workload peer (by peer key): one query."""
+    owners: dict[str, tuple[str, Any]] = {"scope": (scope.namespace, scope.pod_labels)}
+    for verdict in verdicts:
+        peer = verdict.row.peer
+        if isinstance(peer, engine.WorkloadPeer):
+            owners[peer.key] = (peer.namespace, peer.pod_labels)
+    found: dict[str, list[str]] = defaultdict(list)
+    rows = Service.objects.live().filter(namespace__cluster_id=scope.cluster_id,
+                                         namespace__name__in={ns for ns, _ in owners.values()})
+    for namespace, name, selector in rows.order_by("name").values_list("namespace__name", "name", "selector"):
+        for key, (owner_namespace, labels) in owners.items():
+            if selector and owner_namespace == namespace and all(labels.get(k) == v for k, v in selector.items()):
+                found[key].append(name)
+    return found
 
 
 def _can(user: Any, action: access.Action, scope: engine.Scope) -> bool:

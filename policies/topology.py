@@ -110,15 +110,19 @@ def _box_label(group: str) -> str:
     return f"namespace {group.removeprefix('ns:')}"
 
 
-def layout(scope: Scope, verdicts: Sequence[RowVerdict], *, unlabelled: frozenset[str] = frozenset()
-           ) -> dict[str, Any]:
+def layout(scope: Scope, verdicts: Sequence[RowVerdict], *, unlabelled: frozenset[str] = frozenset(),
+           services: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Cytoscape elements (``nodes`` and ``edges`` with ``data``, ``classes`` and ``position``) and a
-    ``legend`` with counts. ``unlabelled``: namespaces whose boxes carry the missing-label warning."""
+    ``legend`` with counts. ``unlabelled``: namespaces whose boxes carry the missing-label warning;
+    ``services``: the Services that select the workload (key "scope") and each workload peer (its key)."""
+    services = services or {}
     nodes: dict[str, _Node] = {}
     edges: dict[tuple[str, str, bool], _Edge] = {}
     for verdict in verdicts:
         row = verdict.row
         node_id, label, sublabel, group, details = _peer_node(row)
+        if isinstance(row.peer, WorkloadPeer) and services.get(row.peer.key):
+            details = {**details, "services": list(services[row.peer.key])}
         node = nodes.setdefault(node_id, _Node(node_id, label, sublabel, group, details))
         node.connections += row.connections
         node.directions.add(row.direction)
@@ -212,7 +216,7 @@ def layout(scope: Scope, verdicts: Sequence[RowVerdict], *, unlabelled: frozense
 
     scope_node = {"data": {"id": "scope", "label": scope.name, "sublabel": scope.kind, "kind": scope.kind,
                            "namespace": scope.namespace, "name": scope.name, "labels": dict(scope.pod_labels),
-                           "ports": [_port(p) for p in scope.ports]},
+                           "ports": [_port(p) for p in scope.ports], "services": list(services.get("scope", ()))},
                   "classes": "scope", "position": {"x": 0, "y": 0}}
     allowed_edges = sum(1 for e in out_edges if e["data"]["allowed"])
     return {

@@ -167,7 +167,7 @@
       const labels = Object.entries(data.labels || {}).map(([k, v]) => `${k}=${v}`);
       const addresses = (data.addresses || []).concat(data.more_addresses ? [`and ${data.more_addresses} more`] : []);
       facts(pane, [["kind", data.kind], ["namespace", data.namespace], ["labels", labels], ["ports", data.ports],
-                   ["service", data.service], ["ranges", data.cidrs], ["addresses", addresses],
+                   ["services", data.services], ["service", data.service], ["ranges", data.cidrs], ["addresses", addresses],
                    ["connections", data.connections], ["folded", data.peers]]);
     } else {
       const peer = target.source().id() === "scope" ? target.target() : target.source();

@@ -294,14 +294,21 @@ def test_the_landing_page_shows_the_coverage_of_every_namespace_a_viewer_may_see
     response = signed_in(viewer).get("/")
     assert response.status_code == 200
     rows = landing_rows(response)
-    # Namespace, workloads, ingress isolated, egress isolated, drafts, flows last seen.
-    assert rows["shop"][1:5] == ["2", "1/2", "0/2", "1"]
-    assert rows["vault"][1:5] == ["1", "1/1", "0/1", "0"]
-    assert rows["legacy"][:5] == ["legacy needs a label", "1", "0/1", "1/1", "0"]
-    assert rows["quiet"][1:] == ["1", "0/1", "0/1", "0", "never"]
+    # Namespace, workloads (a count that opens the list of them), ingress isolated, egress isolated, drafts,
+    # flows last seen.
+    def count(cell: str) -> int:
+        return int(re.match(r"\d+", cell).group())  # type: ignore[union-attr]
+
+    assert count(rows["shop"][1]) == 2 and rows["shop"][2:5] == ["1/2", "0/2", "1"]
+    assert "api" in rows["shop"][1] and "frontend" in rows["shop"][1]
+    assert count(rows["vault"][1]) == 1 and rows["vault"][2:5] == ["1/1", "0/1", "0"]
+    assert rows["legacy"][0] == "legacy needs a label" and rows["legacy"][2:5] == ["0/1", "1/1", "0"]
+    assert count(rows["quiet"][1]) == 1 and rows["quiet"][2:] == ["0/1", "0/1", "0", "never"]
     assert rows["shop"][5] == rows["vault"][5] == "1 hour ago"
-    assert rows["edge"][1] == "1"  # the second cluster
-    assert attributes(response, "href").count("/network/test/shop/Deployment/api/") == 1
+    assert count(rows["edge"][1]) == 1  # the second cluster
+    # The namespace opens its first workload; the list opens each one.
+    assert attributes(response, "href").count("/network/test/shop/Deployment/api/") == 2
+    assert attributes(response, "href").count("/network/test/shop/Deployment/frontend/") == 1
 
 
 def test_the_landing_page_shows_a_namespace_limited_user_only_their_namespace(world: World, shop_editor: Any
