@@ -195,7 +195,7 @@ class AppliedView:
     key: str
     yaml: str
     selects: list[str]  # what it applies to here: "this workload" and/or peers
-    decides: list[str]  # rows of this workload whose verdict it decides
+    decides: list[tuple[str, bool]]  # rows of this workload whose verdict it decides, and whether they pass
 
 
 @dataclass(frozen=True)
@@ -347,11 +347,11 @@ def _applied_views(user: Any, scope: engine.Scope, judged: services.Verdicts) ->
     policies, _ = services.read_applied(scope.cluster_id)
     manifests = {f"{m['metadata']['namespace']}/{m['metadata']['name']}": m
                  for m in adapter.applied_policies(scope.cluster_id)}
-    decides: dict[str, list[str]] = defaultdict(list)
+    decides: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     for verdict in judged.verdicts:
+        row = verdict.row
         for key in verdict.policies:
-            decides[key].append(f"{verdict.row.direction} {_peer_text(verdict.row.peer)} "
-                                f"{verdict.row.port}/{verdict.row.protocol}")
+            decides[key].append((f"{row.direction} {_peer_text(row.peer)} {row.port}/{row.protocol}", verdict.allowed))
     peers = {v.row.peer.key: v.row.peer for v in judged.verdicts if isinstance(v.row.peer, engine.WorkloadPeer)}
     out = []
     for policy in sorted(policies, key=lambda p: p.key):
