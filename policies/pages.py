@@ -184,6 +184,7 @@ class DirectionView:
     blocked: int
     namespaces: list[str]  # of the in-cluster peers, for the namespace filter
     categories: list[tuple[str, int]]  # chips of the address table, with counts
+    manual_rules: list[dict]  # of this direction, as the draft keeps them
 
     @property
     def label(self) -> str:
@@ -259,8 +260,8 @@ def _matches(view: RowView, q: str) -> bool:
     return all(term in " ".join(words).lower() for term in q.lower().split())
 
 
-def _direction_view(direction: str, mode: str, views: list[RowView], *, q: str, ns: str, sort: str, cat: str
-                    ) -> DirectionView:
+def _direction_view(direction: str, draft: services.DraftView, views: list[RowView], *, q: str, ns: str,
+                    sort: str, cat: str) -> DirectionView:
     mine = [v for v in views if v.row.direction == direction]
     in_cluster = [v for v in mine if not isinstance(v.row.peer, engine.AddressPeer)]
     addresses = [v for v in mine if isinstance(v.row.peer, engine.AddressPeer)]
@@ -277,9 +278,10 @@ def _direction_view(direction: str, mode: str, views: list[RowView], *, q: str, 
              and (not ns or (isinstance(v.row.peer, engine.WorkloadPeer) and v.row.peer.namespace == ns))]
     shown_addresses = [v for v in addresses if _matches(v, q) and (not cat or v.row.peer.category == cat)]
     return DirectionView(
-        direction=direction, mode=mode, rows=order(shown), addresses=order(shown_addresses), total=len(mine),
-        included=sum(1 for v in mine if v.row.included), blocked=sum(1 for v in mine if not v.verdict.allowed),
-        namespaces=namespaces, categories=categories,
+        direction=direction, mode=draft.mode(direction), rows=order(shown), addresses=order(shown_addresses),
+        total=len(mine), included=sum(1 for v in mine if v.row.included),
+        blocked=sum(1 for v in mine if not v.verdict.allowed), namespaces=namespaces, categories=categories,
+        manual_rules=[r for r in draft.manual_rules if r["direction"] == direction],
     )
 
 
@@ -307,7 +309,7 @@ def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, un
         status, text = _status(verdict)
         views.append(RowView(verdict, status, text, engine.covered_by_dns_rule(dns, verdict.row)))
     unlabelled = sorted({w.namespace for w in generated.warnings if w.code == "namespace-unlabelled" and w.namespace})
-    directions = {d: _direction_view(d, draft.mode(d), views, q=q, ns=ns, sort=sort, cat=cat)
+    directions = {d: _direction_view(d, draft, views, q=q, ns=ns, sort=sort, cat=cat)
                   for d in engine.DIRECTIONS}
     return NetworkPage(
         scope=scope, span=span_key, until=until, draft=draft, ingress=directions["ingress"],
