@@ -179,17 +179,24 @@ def _activity(hours: Iterable[tuple[datetime, int]], start: datetime, until: dat
     return tuple(out)
 
 
-def observed_rows(scope: engine.Scope, *, since: timedelta, until: datetime) -> list[engine.CommunicationRow]:
+def classifier(cluster_id: int) -> IPClassifier:
+    """What ``observed_rows`` classifies addresses with; one can serve every scope of a cluster in a run."""
+    return IPClassifier(Cluster.objects.get(pk=cluster_id))
+
+
+def observed_rows(scope: engine.Scope, *, since: timedelta, until: datetime,
+                  addresses: IPClassifier | None = None) -> list[engine.CommunicationRow]:
     """The rows of both tables of a scope over the span, most connections first, ``included`` False (the
     draft decides it). Addresses of one selectorless Service are one row: they are allowed together."""
-    cluster = Cluster.objects.get(pk=scope.cluster_id)
+    addresses = addresses or classifier(scope.cluster_id)
+    cluster = addresses.cluster
     start = span_start(since, until)
     found = observed(cluster.id, scope.workload_ids, start, until)
     peers = Workload.objects.select_related("namespace").in_bulk(
         {o.peer_workload_id for o in found if o.peer_workload_id})
     facts = _pods_of(peers.values())
     workload_peers = {pk: _peer(w, facts[pk]) for pk, w in peers.items()}
-    infos = IPClassifier(cluster).classify_many(o.peer_ip for o in found if not o.peer_workload_id)
+    infos = addresses.classify_many(o.peer_ip for o in found if not o.peer_workload_id)
 
     rows: dict[str, engine.CommunicationRow] = {}
     for o in found:

@@ -372,12 +372,7 @@ def _applied_views(user: Any, scope: engine.Scope, judged: services.Verdicts) ->
 def namespace_yaml(user: Any, cluster: str, namespace: str, *, since: str | None = None) -> tuple[str, str, int]:
     """(file name, multi-document YAML, number of policies) of every workload of a namespace."""
     _, delta = span(since)
-    documents = []
-    for scope in services.namespace_scopes(user, cluster, namespace):
-        try:
-            documents.append(services.policy_file(user, scope, since=delta))
-        except ValueError:
-            continue  # a workload without a usable label has no policy: the page of each says why
-    documents.sort()
+    # A workload without a usable label has no policy: the page of each says why.
+    documents = services.namespace_policy_files(user, cluster, namespace, since=delta)
     return f"netsec-{cluster}-{namespace}.yaml", "".join(text for _, text in documents), len(documents)
 

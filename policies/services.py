@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from flows import access
-from flows.classify import API_SERVER, API_SERVICE
+from flows.classify import API_SERVER, API_SERVICE, IPClassifier
 from flows.iputil import canonical_cidr
 from flows.models import CIDRConfig, Cluster, IPAlias, Namespace
 from policies import adapter, engine
@@ -403,14 +403,16 @@ def _generate(scope: engine.Scope, rows_: list[engine.CommunicationRow], draft: 
         return Generated(scope, rows_, None, str(exc))
 
 
-def _prepare(user: Any, scope: engine.Scope, since: timedelta, until: datetime | None, all_observed: bool
+def _prepare(user: Any, scope: engine.Scope, since: timedelta, until: datetime | None, all_observed: bool,
+             addresses: IPClassifier | None = None
              ) -> tuple[list[engine.CommunicationRow], engine.Draft, engine.DNSTarget, datetime]:
     _require(user, "view", scope, "reading a policy")
     until = until or timezone.now()
     draft = None if all_observed else _draft(scope)
-    decided = _decide(adapter.observed_rows(scope, since=since, until=until), draft, all_observed)
-    cluster = Cluster.objects.get(pk=scope.cluster_id)
-    return decided, adapter.engine_draft(draft), adapter.dns_target(cluster), until
+    addresses = addresses or adapter.classifier(scope.cluster_id)
+    decided = _decide(adapter.observed_rows(scope, since=since, until=until, addresses=addresses), draft,
+                      all_observed)
+    return decided, adapter.engine_draft(draft), adapter.dns_target(addresses.cluster), until
 
 
 def generate(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None,
@@ -430,6 +432,25 @@ def policy_file(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SP
     if generated.result is None:
         raise ValueError(generated.error)
     return f"{generated.result.name}.yaml", generated.yaml
+
+
+def namespace_policy_files(user: Any, cluster: str, namespace: str, *, since: timedelta = DEFAULT_SPAN
+                           ) -> list[tuple[str, str]]:
+    """(file name, YAML) of the policy of every workload of a namespace that has one, by file name: what
+    "download all" gives. The addresses of the cluster are classified once for all of them."""
+    scopes = namespace_scopes(user, cluster, namespace)
+    if not scopes:
+        return []
+    _require(user, "edit", scopes[0], "downloading policies")
+    addresses = adapter.classifier(scopes[0].cluster_id)
+    hider = _hider(user, scopes[0])
+    files = []
+    for scope in scopes:
+        decided, draft, dns, until = _prepare(user, scope, since, None, False, addresses)
+        generated = _generate(scope, [hider.row(r) for r in decided], draft, dns, since, until)
+        if generated.result is not None:
+            files.append((f"{generated.result.name}.yaml", generated.yaml))
+    return sorted(files)
 
 
 @dataclass(frozen=True)
