@@ -76,7 +76,9 @@ def select(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("landing"))
     url = _page_url(picked.cluster, picked.namespace, picked.kind, picked.name, since=get.get("since", ""),
                     tab=get.get("tab", ""))
-    return HttpResponseLocation(url, target="#page", select="#page") if request.htmx else HttpResponseRedirect(url)
+    if request.htmx:
+        return HttpResponseLocation(url, target="#page", select="#page", swap="outerHTML")
+    return HttpResponseRedirect(url)
 
 
 FILTERS = ("q", "ns", "sort", "cat")

@@ -217,6 +217,22 @@ def test_a_relabelled_namespace(world: World, signed_in: Any) -> None:
     browser.shot("labelled-edge-black")
 
 
+def test_the_scope_bar_moves_between_workloads_without_a_reload(world: World, signed_in: Any) -> None:
+    browser = signed_in(world.viewer)
+    page = browser.open(page_of("api", tab="egress"))
+    page.evaluate("window.notReloaded = true")
+    with page.expect_response(lambda r: "/network/test/shop/Deployment/worker/" in r.url):
+        page.select_option('#scopebar select[name="name"]', "worker")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".workload-head h1:text('worker')")
+    assert page.url.endswith("/network/test/shop/Deployment/worker/?tab=egress")
+    assert page.evaluate("window.notReloaded") is True
+    assert page.locator("main#page").count() == 1 and page.locator("main#page main").count() == 0
+    page.go_back()
+    page.wait_for_selector(".workload-head h1:text('api')")
+    browser.shot("scope-bar")
+
+
 # --------------------------------------------------------------------------------------------- roles
 
 
