@@ -341,8 +341,9 @@ def test_an_htmx_selection_answers_with_hx_location(viewer: Any) -> None:
     response = signed_in(viewer).get("/network/?cluster=test&namespace=shop&kind=Deployment&name=frontend&since=7d",
                                      headers=HTMX)
     assert response.status_code == 200 and "Location" not in response
+    # The new page's <main id="page"> takes the place of the old one, whole.
     assert json.loads(response["HX-Location"]) == {"path": "/network/test/shop/Deployment/frontend/?since=7d",
-                                                   "target": "#page", "select": "#page"}
+                                                   "target": "#page", "select": "#page", "swap": "outerHTML"}
 
 
 def test_an_unknown_name_falls_back_to_the_first_workload_of_the_namespace(viewer: Any) -> None:
