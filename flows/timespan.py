@@ -14,6 +14,8 @@ from django.core.management.base import CommandError
 _SPAN = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 USAGE = 2  # the exit code of a malformed option (design §6)
+MAX_SPAN = timedelta(weeks=520)  # ten years: more than any retention, and far from datetime's limits
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def parse_span(text: str) -> timedelta:
@@ -21,7 +23,16 @@ def parse_span(text: str) -> timedelta:
     match = _SPAN.match(text or "")
     if not match or int(match.group(1)) <= 0:
         raise ValueError(f"time span {text!r}: use a positive number and a unit m, h, d or w, e.g. 12h or 7d")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if len(match.group(1)) > 7 or (span := timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})) > MAX_SPAN:
+        raise ValueError(f"time span {text!r}: at most {MAX_SPAN.days // 7}w (ten years)")
+    return span
+
+
+def check_time(value: datetime, what: str = "time") -> datetime:
+    """``value`` if it lies between 1970 and 9000 (a window before it must still be a date); ValueError if not."""
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"{what} {value.isoformat()}: give a time between 1970 and 9000")
+    return value
 
 
 def parse_time(text: str) -> datetime:
@@ -33,7 +44,7 @@ def parse_time(text: str) -> datetime:
             f"time {text!r}: use ISO 8601, e.g. 2026-12-01T21:00:00Z or 2026-12-01T23:00:00+02:00 "
             "(without an offset it is UTC)"
         ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return check_time(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
 
 
 def span_option(value: str, flag: str) -> timedelta:

@@ -46,6 +46,20 @@ def test_bad_spans(text: str) -> None:
         parse_span(text)
 
 
+@pytest.mark.parametrize("text", ["521w", "3641d", "510943695413804692d", "99999999999m"])
+def test_spans_past_ten_years_are_refused(text: str) -> None:
+    # A window that long reaches before any data, and a huge one past what a date can be (once a 500).
+    with pytest.raises(ValueError, match="at most 520w"):
+        parse_span(text)
+    assert parse_span("520w") == timedelta(weeks=520)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T00:00:00Z"])
+def test_times_far_from_now_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="between 1970 and 9000"):
+        parse_time(text)
+
+
 @pytest.mark.parametrize("text", ["yesterday", "2026-13-01T00:00:00", "21:00"])
 def test_bad_times(text: str) -> None:
     with pytest.raises(ValueError, match="use ISO 8601"):

@@ -117,3 +117,22 @@ def ip_list(value: object, field: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise FieldError(field, "expected a list of addresses")
     return tuple(ip(item, f"{field}[{index}]") for index, item in enumerate(value))
+
+
+def nul_path(value: object, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a NUL character, or None. No name, label or address
+    holds one, and PostgreSQL stores none: such an input is refused where it is read."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return here
+            if (found := nul_path(item, here)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := nul_path(item, f"{path}[{index}]")) is not None:
+                return found
+    return None

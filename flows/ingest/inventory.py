@@ -6,6 +6,11 @@ records below, and ``store.apply_snapshot`` is the only code that writes them to
 Everything is parsed before anything is written, so a bad item anywhere stops the whole import. Error
 messages say where the problem is in terms a user can act on: the file, the line where the item starts
 (YAML only), the 1-based document and item index, the object, and the field path.
+
+Input may be hostile (it comes over the API too): YAML is read with the safe loader; YAML aliases that expand a
+document far beyond what it writes out (an alias bomb: a few lines that stand for billions of values) or that
+refer to themselves are refused, and so is a document nested deeper than ``MAX_DEPTH``, YAML or JSON, before
+anything walks it recursively.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import IO, Any, ClassVar
 
 import orjson
 import yaml
+
+from flows.ingest.fields import nul_path
 
 # The kinds an inventory is made of; any other kind in a dump is counted and skipped.
 WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob")
@@ -231,6 +238,11 @@ class InventoryError(ValueError):
 
 
 _MAX_PROBLEMS = 50
+# Mappings and lists inside one another, the document itself being 1. A Kubernetes object needs about 12 (a
+# NetworkPolicy's matchExpressions values); the limit leaves room for CRD-like annotations, not for a bomb.
+MAX_DEPTH = 64
+# Values that YAML aliases may add beyond twice what a document writes out (see _check_yaml_node).
+_ALIAS_ALLOWANCE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -707,14 +719,102 @@ def _yaml_loader() -> type:
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _too_deep(where: str) -> InventoryError:
+    return InventoryError([f"{where}: nested deeper than {MAX_DEPTH} levels, more than any Kubernetes object needs"])
+
+
+def _where(source: str, node: yaml.Node, index: int) -> str:
+    return f"{source}:{node.start_mark.line + 1}: document {index}"
+
+
+def _check_yaml_node(root: yaml.Node, source: str, index: int) -> None:
+    """InventoryError, before construction, for a document nested deeper than MAX_DEPTH or blown up by aliases.
+
+    The composer hands an alias over as the very node its anchor names, so the nodes form a graph. This first
+    walk, top-down over the containers only (a loop, not a recursion: a few percent of the load), finds the
+    depth and whether any container is reached twice; only then does ``_check_aliases`` look closer.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    shared = False
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if id(node) in seen:
+            shared = True
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise _too_deep(_where(source, node, index))
+        if isinstance(node, yaml.MappingNode):
+            stack += [(child, depth + 1) for pair in node.value for child in pair]
+        else:
+            stack += [(child, depth + 1) for child in node.value]
+    if shared:
+        _check_aliases(root, source, index)
+
+
+def _check_aliases(root: yaml.Node, source: str, index: int) -> None:
+    """InventoryError for aliases that expand the document to more than twice the values it writes out (plus
+    ``_ALIAS_ALLOWANCE``), that refer to a value containing them, or that nest it deeper than MAX_DEPTH.
+
+    PyYAML's own dumper writes an anchor and aliases for a value used twice (shared labels), so aliases as such
+    are accepted. A billion-laughs bomb is stopped at its first levels, after a few hundred nodes of work: the
+    walk visits each node once, bottom-up, with each container's expanded size and height from its children's.
+    """
+    done: dict[int, tuple[int, int]] = {}  # id(container) -> (expanded values, levels), once walked
+    inside: set[int] = set()  # the containers the walk is in
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
+    written = 0  # the distinct values walked so far: what the document writes out
+    while stack:
+        node, children = stack.pop()
+        if children is None:  # on the way down
+            if id(node) in done:
+                continue
+            if id(node) in inside:
+                raise InventoryError([f"{_where(source, node, index)}: a YAML alias refers to a value containing it"])
+            inside.add(id(node))
+            children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+            stack.append((node, children))
+            stack += [(child, None) for child in children if not isinstance(child, yaml.ScalarNode)]
+            continue
+        inside.discard(id(node))  # on the way up: every child is done
+        walked = [done.get(id(child), (1, 0)) for child in children]  # a scalar: one value, no level
+        size, levels = 1 + sum(n for n, _ in walked), 1 + max((d for _, d in walked), default=0)
+        written += 1 + sum(1 for child in children if isinstance(child, yaml.ScalarNode))
+        if size > 2 * written + _ALIAS_ALLOWANCE:
+            raise InventoryError([f"{_where(source, node, index)}: YAML aliases expand this value to {size:,} "
+                                  f"values from {written:,} written out (an alias bomb?); write the values out, as "
+                                  "kubectl does"])
+        if levels > MAX_DEPTH:
+            raise _too_deep(_where(source, node, index))
+        done[id(node)] = size, levels
+
+
+def _check_json_depth(data: Any, source: str, index: int, line: int | None) -> None:
+    """InventoryError when JSON nests deeper than MAX_DEPTH (a loop: deep input cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > MAX_DEPTH:
+            raise _too_deep(f"{source}:{line}: document {index}" if line else f"{source}: document {index}")
+        stack += [(child, depth + 1) for child in children]
+
+
 def _yaml_documents(text: str, source: str) -> Iterator[_Document]:
-    # Compose each document first, so that the line of every item is known, then construct it.
+    # Compose each document first, so that the line of every item is known (and aliases and depth are
+    # checked on the nodes), then construct it.
     loader = _yaml_loader()(text)
     index = 0
     try:
         while loader.check_node():
             node = loader.get_node()
             index += 1
+            _check_yaml_node(node, source, index)
             lines: list[int] | None = None
             items_node: yaml.Node | None = None
             if isinstance(node, yaml.SequenceNode):
@@ -731,31 +831,42 @@ def _yaml_documents(text: str, source: str) -> Iterator[_Document]:
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise InventoryError([f"{where}: document {index + 1}: not valid YAML: {problem}"]) from None
+    except RecursionError:
+        # Only the pure-Python loader recurses while composing; libyaml stops at 1000 levels by itself.
+        raise _too_deep(f"{source}: document {index + 1}") from None
     finally:
         loader.dispose()
 
 
 def _json_documents(raw: bytes, text: str, source: str) -> Iterator[_Document]:
     try:
-        yield _Document(1, orjson.loads(raw))
-        return
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        pass
+        pass  # orjson also refuses more than 1024 levels: the decoder below says which document
+    else:
+        _check_json_depth(data, source, 1, None)
+        yield _Document(1, data)
+        return
     # Not one JSON value: maybe several concatenated (`kubectl get a -o json; kubectl get b -o json`).
     decoder = json.JSONDecoder()
     pos, index = 0, 0
+    line, counted = 1, 0  # the line of text[counted], counted on as documents go (not from 0 each time)
     while True:
         while pos < len(text) and text[pos].isspace():
             pos += 1
         if pos >= len(text):
             return
         index += 1
+        line, counted = line + text.count("\n", counted, pos), pos
         try:
             data, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise InventoryError(
                 [f"{source}:{exc.lineno}: document {index}: not valid JSON: {exc.msg} (column {exc.colno})"]
             ) from None
+        except RecursionError:
+            raise _too_deep(f"{source}:{line}: document {index}") from None
+        _check_json_depth(data, source, index, line)
         yield _Document(index, data)
 
 
@@ -778,10 +889,14 @@ def parse_bytes(raw: bytes, source: str) -> tuple[list[InventoryObj], Counter[st
     objects: list[InventoryObj] = []
     ignored: Counter[str] = Counter()
     problems: list[str] = []
+    documents = 0
+    # A NUL character can only come from an escape; without one, no item needs the walk that looks for it.
+    may_hold_nul = any(escape in raw for escape in (b"\\0", b"\\x00", b"\\u0000", b"\\U00000000"))
     for doc in _documents(raw, source):
         data = doc.data
         if data is None:  # an empty document, e.g. after a trailing '---'
             continue
+        documents += 1
         item_kind: str | None = None
         if isinstance(data, list):
             items: list[Any] | None = data
@@ -811,6 +926,8 @@ def parse_bytes(raw: bytes, source: str) -> tuple[list[InventoryObj], Counter[st
             # An explicit kind on the item wins over the one the list's type implies.
             kind_hint = None if isinstance(item, dict) and item.get("kind") else item_kind
             try:
+                if may_hold_nul and (where := nul_path(item)) is not None:
+                    raise FieldError(where, "a NUL character is not allowed")
                 if isinstance(item, dict) and item.get("kind") == "List":
                     raise FieldError("kind", "a List inside a List is not supported")
                 parsed = parse_object(item, kind=kind_hint)
@@ -823,6 +940,9 @@ def parse_bytes(raw: bytes, source: str) -> tuple[list[InventoryObj], Counter[st
                 ignored[_ignored_key(item, kind_hint)] += 1
             else:
                 objects.append(parsed)
+    if not documents and not problems:
+        problems.append(f"{source}: no document: the file is empty (a cluster without objects is a List with no "
+                        "items)")
     if problems:
         raise InventoryError(problems)
     return objects, ignored

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from flows.ingest import hubble, netsec
+from flows.ingest.fields import nul_path
 from flows.ingest.records import FlowRecord, LineError, Skipped
 
 Result = FlowRecord | LineError | Skipped
@@ -43,4 +44,9 @@ def parse_lines(lines: Iterable[bytes | str], fmt: str, *, first_line: int = 1) 
         except orjson.JSONDecodeError as exc:
             yield LineError(number, "", f"invalid JSON: {exc}")
             continue
+        # No name, label or address holds a NUL character (and PostgreSQL stores none): the whole line is bad.
+        if (b"\\u0000" if isinstance(raw, bytes) else "\\u0000") in raw and (where := nul_path(obj)) is not None:
+            yield LineError(number, where, "a NUL character (\\u0000) is not allowed")
+            continue
         yield parse_object(obj, number)
+
