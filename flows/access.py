@@ -47,6 +47,7 @@ class SystemUser:
     is_active = True
     pk = id = None
     username = "system"
+    netsec_via = "command"  # where its changes come from, for the audit log
 
     def __str__(self) -> str:
         return self.username

@@ -133,15 +133,6 @@ class CIDRConfigAdmin(RangeSearchAdmin):
     search_help_text = "A label, a CIDR, or an address: every range containing it."
 
 
-@admin.register(models.NamespaceGrant)
-class NamespaceGrantAdmin(admin.ModelAdmin):
-    list_display = ["role", "user", "group", "note", "created"]
-    list_filter = ["role", "namespaces__cluster"]
-    search_fields = ["user__username", "group__name", "namespaces__name", "note"]
-    filter_horizontal = ["namespaces"]
-    raw_id_fields = ["user"]
-
-
 class DerivedAdmin(admin.ModelAdmin):
     """Rows that aggregation derives: visible for troubleshooting, never edited by hand."""
 
@@ -169,3 +160,11 @@ class ServiceBackendAdmin(DerivedAdmin):
 @admin.register(models.AggregationState)
 class AggregationStateAdmin(DerivedAdmin):
     list_display = ["cluster", "last_raw_flow_id", "last_run"]
+
+
+@admin.register(models.IngestBatch)
+class IngestBatchAdmin(DerivedAdmin):
+    list_display = ["created", "cluster", "kind", "key"]
+    list_filter = ["cluster", "kind"]
+    search_fields = ["key"]
+    date_hierarchy = "created"

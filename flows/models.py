@@ -526,3 +526,29 @@ class NamespaceGrant(models.Model):
     def clean(self) -> None:
         if (self.user_id is None) == (self.group_id is None):
             raise ValidationError("grant the role to a user or to a group (one of them)")
+
+
+class IngestBatch(models.Model):
+    """A batch taken over the ingestion API under an ``Idempotency-Key``: a retry of it answers what the first
+    call answered and stores nothing, however often a client retries after a timeout.
+
+    ``summary`` is that answer, with the SHA-256 of the (decompressed) body, so that a key reused for a
+    different batch is refused rather than silently answered with another batch's counts.
+    """
+
+    class Kind(models.TextChoices):
+        FLOWS = "flows", "flows"
+        INVENTORY = "inventory", "inventory"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    key = models.CharField(max_length=200, help_text="the Idempotency-Key the client sent")
+    created = models.DateTimeField(auto_now_add=True)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "ingest batches"
+        constraints = [models.UniqueConstraint(fields=["cluster", "kind", "key"], name="uniq_ingest_batch")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.kind} {self.key}"

@@ -5,6 +5,21 @@ REDIS_URL      unset: Celery runs tasks eagerly in-process; set: broker and resu
 SECRET_KEY     default: a random key made once and kept in SECRET_KEY_FILE (default <repo>/.secret_key)
 DEBUG          "1"/"true" to enable (default off)
 ALLOWED_HOSTS  comma-separated (default localhost,127.0.0.1)
+
+Production (DEBUG off) is HTTPS only unless told otherwise; `manage.py check --deploy` is quiet with
+the defaults (TLS on this process) and with NETSEC_BEHIND_PROXY=1 (TLS ends at an ingress):
+NETSEC_BEHIND_PROXY             "1": trust X-Forwarded-Proto from the ingress (SECURE_PROXY_SSL_HEADER);
+                                the ingress must overwrite that header on every request (default off)
+SECURE_SSL_REDIRECT             redirect http to https (default on; "0" behind an ingress that redirects
+                                itself, then with NETSEC_BEHIND_PROXY=1 check --deploy stays quiet)
+SECURE_HSTS_SECONDS             Strict-Transport-Security max-age (default 31536000, a year; 0: none)
+SECURE_HSTS_INCLUDE_SUBDOMAINS  HSTS for subdomains too (default on)
+SECURE_HSTS_PRELOAD             HSTS "preload" (default on; "0" if the site is a domain's apex that must
+                                stay off browsers' preload lists)
+SECURE_COOKIES                  Secure session and CSRF cookies (default on)
+CSRF_TRUSTED_ORIGINS            comma-separated origins (https://netsec.example.com) besides our own host
+NETSEC_CSP_REPORT_ONLY          "1": send the Content-Security-Policy (netsec/security.py, also in DEBUG)
+                                as Report-Only: report violations, block nothing (default off)
 """
 
 from __future__ import annotations
@@ -67,14 +82,17 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "flows",
     "policies",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so that static files (an SVG is a document too) carry the policy as well.
+    "netsec.security.ContentSecurityPolicyMiddleware",
+    "netsec.security.NulCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,10 +155,51 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "landing"
 LOGOUT_REDIRECT_URL = "login"
 
+# The API (policies/api): session or token, always authenticated, paginated, throttled.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "policies.api.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "policies.api.common.Pagination",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("NETSEC_API_ANON_RATE", "60/minute"),
+        "user": os.environ.get("NETSEC_API_RATE", "1200/minute"),
+        "ingest": os.environ.get("NETSEC_INGEST_RATE", "600/minute"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads have parsers of their own
+    "EXCEPTION_HANDLER": "policies.api.common.exception_handler",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "netsec API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "netsec API",
+    "DESCRIPTION": "Clusters, workloads, their observed communications, drafts and generated NetworkPolicies; "
+                   "flow and inventory ingestion. Authenticate with a session or `Authorization: Bearer <token>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],  # the schema too, like every API view
+    # The docs page loads Swagger UI from our own static files (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge from validator.swagger.io: the page loads nothing from elsewhere (and the CSP would block it).
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "deepLinking": True, "persistAuthorization": False},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ModeEnum": "policies.engine.MODES", "DirectionEnum": "policies.engine.DIRECTIONS"},
+    # Ids in paths have at most 18 digits (policies/api/urls.py), so that they fit the database's integers.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "policies.api.schema.add_common_responses"],
+}
+# Uploads (flows, inventory) larger than this are refused with 413 before anything is read further.
+NETSEC_MAX_UPLOAD_BYTES = int(os.environ.get("NETSEC_MAX_UPLOAD_BYTES", str(64 * 1024 * 1024)))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_TASK_SERIALIZER = "json"
@@ -160,11 +219,31 @@ else:
 CELERY_BEAT_SCHEDULE = beat_schedule(aggregate_every=int(os.environ.get("NETSEC_AGGREGATE_EVERY", "60")))
 
 if not DEBUG:
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+    # Production is HTTPS only, by default: `manage.py check --deploy` has nothing to say with the
+    # settings of the module docstring, for TLS on this process as for TLS ending at an ingress.
+    behind_proxy = env_bool("NETSEC_BEHIND_PROXY")
+    if behind_proxy:
+        # TLS ends at the ingress, which must set X-Forwarded-Proto and drop what a client sent:
+        # request.is_secure() then knows https from http, so that the redirect below, HSTS (sent on
+        # secure requests only) and CSRF's origin check work as with direct TLS.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)  # the tests turn it off (tests/plain_http.py)
+    if not SECURE_SSL_REDIRECT and behind_proxy:
+        # The operator turned the redirect off behind an ingress: the ingress redirects plain HTTP, which
+        # never reaches us. Only the check that we do not redirect is silenced; without a proxy it stays.
+        SILENCED_SYSTEM_CHECKS = ["security.W008"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 60 * 60)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+    X_FRAME_OPTIONS = "DENY"
+    # Origins (scheme://host[:port]) other than the site's own that may POST, e.g. when the ingress
+    # serves a host name that differs from the Host header forwarded to us.
+    CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 LOGGING = {
     "version": 1,

@@ -93,3 +93,49 @@ class DraftRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.summary}"
+
+
+class ApiToken(models.Model):
+    """A user's key for integrations (design §8): shown once when made, kept only as a SHA-256 digest."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text="the start of the token, to recognise it")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the whole token")
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user", "-created"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when, and through what (the page, the API or a command): design §9, issue 8."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    actor = models.CharField(max_length=150, help_text="the user's name when it happened ('system': a command)")
+    via = models.CharField(max_length=10, choices=[("page", "page"), ("api", "API"), ("command", "command")])
+    action = models.CharField(max_length=40, db_index=True, help_text="e.g. draft.set_mode, alias.saved")
+    target = models.CharField(max_length=300)
+    cluster = models.CharField(max_length=63, blank=True)
+    namespace = models.CharField(max_length=253, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["cluster", "namespace", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+
+    def as_json(self) -> dict:
+        return {"at": self.at.isoformat(), "actor": self.actor, "via": self.via, "action": self.action,
+                "target": self.target, "cluster": self.cluster, "namespace": self.namespace, "details": self.details}

@@ -43,6 +43,7 @@ def span(text: str | None) -> tuple[str, timedelta]:
 @dataclass(frozen=True)
 class NamespaceOverview:
     name: str
+    labels: dict[str, str]
     workloads: int
     isolated_ingress: int  # workloads that an applied policy already isolates for ingress
     isolated_egress: int
@@ -85,13 +86,57 @@ def overview(user: Any) -> list[ClusterOverview]:
         for ns in (n for n in namespaces if n.cluster_id == cluster.id):
             peers = owners.get(ns.id, [])
             rows.append(NamespaceOverview(
-                name=ns.name, workloads=len(peers), isolated_ingress=isolated(applied[cluster.id], peers, "ingress"),
+                name=ns.name, labels=dict(ns.labels), workloads=len(peers),
+                isolated_ingress=isolated(applied[cluster.id], peers, "ingress"),
                 isolated_egress=isolated(applied[cluster.id], peers, "egress"), drafts=drafts.get(ns.id, 0),
                 last_seen=last_seen.get(ns.id), labelled=ns.labels.get(NAME_LABEL) == ns.name,
                 workload_names=tuple((p.kind, p.name) for p in peers),
             ))
         out.append(ClusterOverview(cluster.name, rows))
     return out
+
+
+def workloads(user: Any, *, cluster: str = "", namespace: str = "", kind: str = "") -> list[dict[str, Any]]:
+    """Every workload (and Service) the user may see, filtered, as the API lists them."""
+    namespaces = Namespace.objects.restrict(user).live().select_related("cluster")
+    if cluster:
+        namespaces = namespaces.filter(cluster__name=cluster)
+    if namespace:
+        namespaces = namespaces.filter(name=namespace)
+    namespaces = list(namespaces.order_by("cluster__name", "name"))
+    by_id = {ns.id: ns for ns in namespaces}
+    out: list[dict[str, Any]] = []
+    if kind != "Service":
+        for ns_id, peers in adapter.workloads_of(namespaces).items():
+            ns = by_id[ns_id]
+            for peer in peers:
+                if not kind or peer.kind == kind:
+                    out.append({"cluster": ns.cluster.name, "namespace": ns.name, "kind": peer.kind, "name": peer.name,
+                                "labels": dict(peer.pod_labels),
+                                "selector": peer.selector.to_dict() if not peer.selector.is_empty else None})
+    if not kind or kind == "Service":
+        for service in Service.objects.live().filter(namespace__in=namespaces).select_related("namespace"):
+            ns = by_id[service.namespace_id]
+            out.append({"cluster": ns.cluster.name, "namespace": ns.name, "kind": "Service", "name": service.name,
+                        "labels": dict(service.labels),
+                        "selector": {"matchLabels": service.selector} if service.selector else None})
+    return sorted(out, key=lambda w: (w["cluster"], w["namespace"], w["kind"], w["name"]))
+
+
+def topology_of(user: Any, scope: engine.Scope, *, since: timedelta, until: datetime | None = None
+                ) -> dict[str, Any]:
+    """The topology of a workload with the verdicts of its edges (what the page's graph draws)."""
+    judged = services.verdicts(user, scope, since=since, until=until)
+    unlabelled = frozenset(w.namespace for w in judged.generated.warnings
+                           if w.code == "namespace-unlabelled" and w.namespace)
+    return topology.layout(scope, judged.verdicts, unlabelled=unlabelled,
+                           services=_services_selecting(scope, judged.verdicts))
+
+
+def applied_policies(user: Any, scope: engine.Scope, *, since: timedelta, until: datetime | None = None
+                     ) -> list[AppliedView]:
+    """The applied policies that select the workload or one of its peers, and the rows each decides."""
+    return _applied_views(user, scope, services.verdicts(user, scope, since=since, until=until))
 
 
 # ----------------------------------------------------------------------------------------------- pickers

@@ -14,10 +14,14 @@ revision with the whole draft after the change.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -30,7 +34,7 @@ from flows.iputil import canonical_cidr
 from flows.models import CIDRConfig, Cluster, IPAlias, Namespace
 from policies import adapter, engine
 from policies.adapter import ScopeError
-from policies.models import Draft, DraftRevision, ManualRule, RowDecision
+from policies.models import ApiToken, AuditEvent, Draft, DraftRevision, ManualRule, RowDecision
 
 __all__ = ["DEFAULT_SPAN", "DraftView", "Generated", "ScopeError", "Verdicts"]
 
@@ -251,9 +255,9 @@ def _author(user: Any) -> AbstractBaseUser | None:
     return user if isinstance(user, AbstractBaseUser) else None
 
 
-def _change(user: Any, scope: engine.Scope, summary: str, change) -> DraftView:
-    """Apply ``change(draft)`` to the scope's draft (made on demand) and keep a revision of the result;
-    return the draft as the user may see it."""
+def _change(user: Any, scope: engine.Scope, action: str, summary: str, change) -> DraftView:
+    """Apply ``change(draft)`` to the scope's draft (made on demand), keep a revision of the result and an
+    audit event; return the draft as the user may see it."""
     _require(user, "edit", scope, "changing a draft")
     with transaction.atomic():
         draft, _ = Draft.objects.select_for_update().get_or_create(
@@ -265,6 +269,8 @@ def _change(user: Any, scope: engine.Scope, summary: str, change) -> DraftView:
         draft = Draft.objects.prefetch_related("decisions", "manual_rules").get(pk=draft.pk)
         DraftRevision.objects.create(draft=draft, author=draft.updated_by, summary=summary[:300],
                                      state=draft_state(draft))
+        audit(user, f"draft.{action}", f"{scope.kind} {scope.namespace}/{scope.name}", cluster=scope.cluster,
+              namespace=scope.namespace, summary=summary)
     return _view(_hider(user, scope), draft)
 
 
@@ -283,7 +289,7 @@ def set_mode(user: Any, scope: engine.Scope, direction: str, mode: str) -> Draft
     def change(draft: Draft) -> None:
         setattr(draft, f"{direction}_mode", mode)
 
-    return _change(user, scope, f"{direction} rule: {engine.MODE_LABELS[mode]}", change)
+    return _change(user, scope, "mode", f"{direction} rule: {engine.MODE_LABELS[mode]}", change)
 
 
 def set_row(user: Any, scope: engine.Scope, row_key: str, included: bool) -> DraftView:
@@ -306,7 +312,7 @@ def set_rows(user: Any, scope: engine.Scope, row_keys: list[str], included: bool
             RowDecision.objects.update_or_create(draft=draft, row_key=key, defaults={"included": included})
 
     what = row_keys[0] if len(row_keys) == 1 else f"{len(row_keys)} rows"
-    return _change(user, scope, f"{'included' if included else 'excluded'} {what}", change)
+    return _change(user, scope, "rows", f"{'included' if included else 'excluded'} {what}", change)
 
 
 def add_manual_rule(user: Any, scope: engine.Scope, direction: str, cidr: str, ports: str = "", note: str = ""
@@ -324,7 +330,7 @@ def add_manual_rule(user: Any, scope: engine.Scope, direction: str, cidr: str, p
                                   note=note[:200], created_by=_author(user))
 
     text = ", ".join(map(str, ranges)) or "all ports"
-    return _change(user, scope, f"manual rule: {direction} {cidr} {text}", change)
+    return _change(user, scope, "rule_added", f"manual rule: {direction} {cidr} {text}", change)
 
 
 def remove_manual_rule(user: Any, scope: engine.Scope, rule_id: int) -> DraftView:
@@ -332,8 +338,8 @@ def remove_manual_rule(user: Any, scope: engine.Scope, rule_id: int) -> DraftVie
     rule = ManualRule.objects.filter(pk=rule_id, draft__namespace_id=scope.namespace_id, draft__scope_kind=scope.kind,
                                      draft__scope_name=scope.name).first()
     if rule is None:
-        raise ValueError(f"manual rule {rule_id} is not a rule of {scope}")
-    return _change(user, scope, f"removed manual rule: {rule}",
+        raise ScopeError(f"manual rule {rule_id} does not exist in the draft of {scope}")
+    return _change(user, scope, "rule_removed", f"removed manual rule: {rule}",
                    lambda draft: ManualRule.objects.filter(pk=rule.pk).delete())
 
 
@@ -351,7 +357,7 @@ def set_namespace_label(user: Any, scope: engine.Scope, namespace: str, key: str
     def change(draft: Draft) -> None:
         draft.namespace_labels = {**draft.namespace_labels, namespace: [key, value]}
 
-    return _change(user, scope, f"namespace {namespace} selected by {key}={value}", change)
+    return _change(user, scope, "namespace_label", f"namespace {namespace} selected by {key}={value}", change)
 
 
 # ------------------------------------------------------------------------------------------ rows, policy
@@ -496,7 +502,138 @@ def verdicts(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
     return Verdicts(shown, [hider.verdict(v) for v in judged], problems)
 
 
+# ----------------------------------------------------------------------------------------- audit log
+
+
+def via(user: Any) -> str:
+    """Where a change comes from: the API (set on the user by the API's authentication), a command (the
+    system user), or a page."""
+    return getattr(user, "netsec_via", "page")
+
+
+def audit(user: Any, action: str, target: str, *, cluster: str = "", namespace: str = "", **details: Any) -> None:
+    """Record a change in the audit log (its callers decided the change was allowed)."""
+    AuditEvent.objects.create(user=_author(user), actor=str(getattr(user, "username", user))[:150], via=via(user),
+                              action=action, target=target[:300], cluster=cluster, namespace=namespace,
+                              details=details)
+
+
+def audit_events(user: Any, *, action: str = "", cluster: str = "", actor: str = "",
+                 since: datetime | None = None) -> Any:
+    """The audit log, newest first, filtered: for admins only."""
+    access.require_everywhere(user, "admin", "reading the audit log")
+    events = AuditEvent.objects.all()
+    if action:
+        events = events.filter(action__startswith=action)
+    if cluster:
+        events = events.filter(cluster=cluster)
+    if actor:
+        events = events.filter(actor=actor)
+    if since is not None:
+        events = events.filter(at__gte=since)
+    return events
+
+
+# -------------------------------------------------------------------------------------------- tokens
+
+TOKEN_PREFIX = "nsk"
+TOKEN_TOUCH = timedelta(minutes=1)  # last use is written at most this often, not on every request
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    secret: str  # the whole token: shown once, never stored
+
+
+def _owner_of_tokens(user: Any, username: str | None) -> Any:
+    if not username or username == getattr(user, "username", None):
+        if not isinstance(user, AbstractBaseUser):
+            raise ValueError("user: the system user has no tokens; name a user")
+        return user
+    access.require_everywhere(user, "admin", "managing another user's tokens")
+    owner = get_user_model().objects.filter(username=username).first()
+    if owner is None:
+        raise ValueError(f"user: {username!r} does not exist")
+    return owner
+
+
+def create_token(user: Any, name: str, *, expires_at: datetime | None = None, username: str | None = None
+                 ) -> NewToken:
+    """A new API token for the user (an admin may make one for another user); its secret is returned once."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValueError("name: give the token a name of 1 to 100 characters")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValueError("expires_at: must be in the future")
+    owner = _owner_of_tokens(user, username)
+    prefix = secrets.token_hex(4)
+    secret = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(user=owner, name=name, prefix=prefix, digest=_digest(secret),
+                                    expires_at=expires_at)
+    audit(user, "token.created", f"{name} ({prefix}…) of {owner.get_username()}")
+    return NewToken(token, secret)
+
+
+def tokens(user: Any, *, username: str | None = None) -> list[ApiToken]:
+    """The user's tokens (an admin may list another user's), newest first, revoked ones included."""
+    return list(ApiToken.objects.filter(user=_owner_of_tokens(user, username)).order_by("-created"))
+
+
+def revoke_token(user: Any, token_id: int) -> ApiToken:
+    """Revoke one of the user's tokens (an admin: anyone's). A token of someone else is unknown to a user."""
+    token = ApiToken.objects.filter(pk=token_id).select_related("user").first()
+    if token is None or (token.user_id != getattr(user, "pk", None) and not access.allowed_everywhere(user, "admin")):
+        raise ScopeError(f"token {token_id} does not exist")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit(user, "token.revoked", str(token))
+    return token
+
+
+def authenticate_token(secret: str) -> tuple[Any, ApiToken] | None:
+    """(user, token) for a valid, live token of an active user; None otherwise."""
+    parts = (secret or "").split("_", 2)  # the random part may hold "_" too
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    token = ApiToken.objects.filter(prefix=parts[1]).select_related("user").first()
+    if token is None or not hmac.compare_digest(token.digest, _digest(secret)):
+        return None
+    now = timezone.now()
+    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    if not token.user.is_active:
+        return None
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user, token
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 # ---------------------------------------------------------------------------------- aliases and CIDRs
+
+
+def _cluster_scope(user: Any) -> Any:
+    """Aliases and CIDR configuration a user may read: global ones and those of clusters they may see."""
+    from django.db.models import Q
+
+    return Q(cluster__isnull=True) | Q(cluster__in=Cluster.objects.restrict(user))
+
+
+def aliases(user: Any) -> list[IPAlias]:
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return list(IPAlias.objects.filter(_cluster_scope(user)).select_related("cluster").order_by("name", "id"))
+
+
+def cidr_configs(user: Any) -> list[CIDRConfig]:
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return list(CIDRConfig.objects.filter(_cluster_scope(user)).select_related("cluster").order_by("cidr", "id"))
 
 
 def _cluster_or_all(user: Any, cluster: str | None) -> Cluster | None:
@@ -526,22 +663,35 @@ def set_alias(user: Any, cidr: str, name: str, *, cluster: str | None = None, al
               note: str = "") -> IPAlias:
     """Name an address or range (for one cluster, or every one); ``allowed`` includes it by default."""
     access.require_everywhere(user, "admin", "naming addresses")
-    return _save_range(IPAlias(cluster=_cluster_or_all(user, cluster), cidr=cidr, name=name, allowed=allowed,
-                               note=note))
+    alias = _save_range(IPAlias(cluster=_cluster_or_all(user, cluster), cidr=cidr, name=name, allowed=allowed,
+                                note=note))
+    audit(user, "alias.saved", str(alias), cluster=cluster or "", allowed=allowed)
+    return alias
 
 
 def remove_alias(user: Any, alias_id: int) -> None:
     access.require_everywhere(user, "admin", "removing an alias")
-    IPAlias.objects.filter(pk=alias_id).delete()
+    alias = IPAlias.objects.filter(pk=alias_id).select_related("cluster").first()
+    if alias is None:
+        raise ScopeError(f"alias {alias_id} does not exist")
+    alias.delete()
+    audit(user, "alias.removed", str(alias), cluster=alias.cluster.name if alias.cluster else "")
 
 
 def set_cidr_config(user: Any, cidr: str, category: str, *, cluster: str | None = None, label: str = ""
                     ) -> CIDRConfig:
     """Classify a range as Internal or External and label it (for one cluster, or every one)."""
     access.require_everywhere(user, "admin", "configuring CIDRs")
-    return _save_range(CIDRConfig(cluster=_cluster_or_all(user, cluster), cidr=cidr, category=category, label=label))
+    config = _save_range(CIDRConfig(cluster=_cluster_or_all(user, cluster), cidr=cidr, category=category,
+                                    label=label))
+    audit(user, "cidr.saved", str(config), cluster=cluster or "")
+    return config
 
 
 def remove_cidr_config(user: Any, config_id: int) -> None:
     access.require_everywhere(user, "admin", "removing a CIDR configuration")
-    CIDRConfig.objects.filter(pk=config_id).delete()
+    config = CIDRConfig.objects.filter(pk=config_id).select_related("cluster").first()
+    if config is None:
+        raise ScopeError(f"CIDR configuration {config_id} does not exist")
+    config.delete()
+    audit(user, "cidr.removed", str(config), cluster=config.cluster.name if config.cluster else "")

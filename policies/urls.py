@@ -12,6 +12,7 @@ _WORKLOAD = "network/<str:cluster>/<str:namespace>/<str:kind>/<str:name>/"
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("network/", views.select, name="select"),
+    path("tokens/", views.tokens, name="tokens"),
     path(_WORKLOAD, views.network, name="network"),
     path(_WORKLOAD + "rows", views.set_rows, name="set-rows"),
     path(_WORKLOAD + "mode", views.set_mode, name="set-mode"),

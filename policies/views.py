@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseLocation
 
+from flows.timespan import parse_time
 from policies import engine, pages, services
 
 Handler = Callable[..., HttpResponse]
@@ -189,6 +190,28 @@ def name_address(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
     return _changed(request, scope)
 
 
+# ----------------------------------------------------------------------------------------------- tokens
+
+
+@login_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens: make one (shown once), revoke one."""
+    made, problem = None, ""
+    if request.method == "POST":
+        try:
+            if request.POST.get("revoke"):
+                services.revoke_token(request.user, int(request.POST["revoke"]))
+            else:
+                expires = request.POST.get("expires", "").strip()
+                made = services.create_token(request.user, request.POST.get("name", ""),
+                                             expires_at=parse_time(expires) if expires else None)
+        except ValueError as exc:
+            problem = str(exc)
+    status = 422 if problem else 200
+    return render(request, "policies/tokens.html",
+                  {"tokens": services.tokens(request.user), "made": made, "problem": problem}, status=status)
+
+
 # -------------------------------------------------------------------------------------------- downloads
 
 
@@ -217,8 +240,8 @@ def namespace_yaml(request: HttpRequest, cluster: str, namespace: str) -> HttpRe
 @_scoped
 @require_GET
 def topology_json(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
-    page = pages.network_page(request.user, scope, since=request.GET.get("since"))
-    return JsonResponse(page.topology)
+    _, since = pages.span(request.GET.get("since"))
+    return JsonResponse(pages.topology_of(request.user, scope, since=since))
 
 
 def _attachment(text: str, filename: str) -> HttpResponse:
