@@ -4,6 +4,8 @@
   are plain Python: no Django, no ORM, no DRF; checked by reading every module and by importing them all
   with Django blocked.
 - ``flows`` never imports ``policies``: the data layer knows nothing of drafts or of the engine.
+- Pages, the API and the policy commands call the service layer (``services``, ``pages``, ``ingestion``)
+  and nothing under it: no models, no adapter, no ORM, no writers of ``flows``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,25 @@ def test_flows_never_imports_policies() -> None:
         for path in sorted((ROOT / "flows").rglob("*.py"))
         for name in imported_names(path)
         if _top(name) == "policies"
+    ]
+    assert offenders == []
+
+
+TOP_LAYER = ("policies/views.py", "policies/api", "policies/management/commands")
+UNDER_THE_SERVICE_LAYER = ("flows.models", "policies.models", "policies.adapter", "flows.store", "flows.aggregate",
+                           "flows.ingest", "flows.tasks", "django.db")
+
+
+def test_pages_api_and_commands_call_the_service_layer_only() -> None:
+    paths = [p for entry in TOP_LAYER for p in ([ROOT / entry] if entry.endswith(".py") else
+                                                 sorted((ROOT / entry).rglob("*.py")))]
+    assert len(paths) > 5
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in paths
+        for name in imported_names(path)
+        if name.startswith(tuple(f"{layer}." for layer in UNDER_THE_SERVICE_LAYER))
+        or name in UNDER_THE_SERVICE_LAYER
     ]
     assert offenders == []
 
