@@ -204,7 +204,7 @@ RULES: dict[str, Rule] = {
     "namespace-yaml": page("GET", "edit", target=NS),
     # API: documents.
     "api-schema": api("GET", "login"),
-    "api-docs": api("GET", "login"),
+    "api-docs": page("GET", "login"),  # a page for people, with a session: else to the login page
     # API: reading.
     "api-clusters": api("GET", "login"),
     "api-namespaces": api("GET", "login", prepare=CLUSTER),  # vault: just not listed

@@ -262,7 +262,8 @@ def test_the_schema_needs_authentication_too(world: World, viewer: Any) -> None:
 
 
 def test_the_docs_need_a_session_and_load_swagger_ui_from_our_static_files(world: World, viewer: Any) -> None:
-    assert Client().get("/api/docs/").status_code == 401
+    anonymous = Client().get("/api/docs/")
+    assert anonymous.status_code == 302 and anonymous["Location"] == "/login/?next=/api/docs/"
     client = session(viewer)
     response = client.get("/api/docs/")
     assert response.status_code == 200
