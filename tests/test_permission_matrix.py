@@ -499,9 +499,9 @@ def test_a_limited_user_never_learns_what_another_namespace_holds(world: World, 
 
 
 def test_an_admin_sees_what_the_limited_user_does_not(world: World) -> None:
+    """The leak checks mean something: the same calls by an admin do name what vault holds."""
     client = Client(headers={"Authorization": f"Bearer {world.tokens['admin']}"})
     seen = body(client.get("/api/v1/workloads/test/shop/Deployment/api/communications/", {"direction": "egress"}))
     seen += body(client.get("/api/v1/clusters/test/namespaces/"))
     seen += body(client.get("/api/v1/workloads/test/shop/Deployment/api/applied-policies/"))
-    assert sorted(leaks(seen, "")) == sorted(set(HIDDEN) - {"10.244.7.7"}) or set(leaks(seen, "")) >= {
-        "vault", "ledger", "custodian", "treasury", "ledger-lockdown"}
+    assert set(leaks(seen, "")) >= {"vault", "ledger", "custodian", "treasury", "ledger-lockdown"}
