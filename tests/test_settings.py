@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import require_service
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -46,3 +50,18 @@ def test_secret_key_is_made_once_per_installation(tmp_path):
     assert first == again == key_file.read_text() and len(first) >= 50
     assert key_file.stat().st_mode & 0o077 == 0
     assert _settings_in_child({"SECRET_KEY": "from-the-environment"}, "s.SECRET_KEY") == "from-the-environment"
+
+
+@pytest.mark.redis
+def test_with_redis_the_cache_and_so_the_api_throttle_counts_are_shared_by_every_process():
+    from tests.test_celery import REDIS_URL, _redis_available
+
+    if not _redis_available():
+        require_service("Redis", f"no answer at {REDIS_URL}")
+    key = f"netsec-test-{os.getpid()}"
+    env = {"REDIS_URL": REDIS_URL}
+    assert _settings_in_child(env, "s.CACHES['default']['BACKEND']") == "django.core.cache.backends.redis.RedisCache"
+    _settings_in_child(env, f"__import__('django.core.cache').core.cache.cache.set({key!r}, 41, 60)")
+    assert _settings_in_child(env, f"__import__('django.core.cache').core.cache.cache.incr({key!r})") == "42"
+    assert _settings_in_child({}, "s.CACHES['default']['BACKEND']") == \
+        "django.core.cache.backends.locmem.LocMemCache"  # embedded: one process
