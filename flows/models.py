@@ -31,12 +31,16 @@ class Cluster(models.Model):
     dns_pod_labels = models.JSONField(
         default=dict, blank=True, help_text='Labels of the cluster DNS pods, e.g. {"k8s-app": "kube-dns"}'
     )
-    # How to reach the API, and how the last sync went: for the live sync (issue 9), shown in the admin now.
+    # How to reach the API (the live sync lists it; a cluster with neither is fed by dumps only) ...
     kubeconfig = models.CharField(max_length=500, blank=True, help_text="Path of a kubeconfig file")
     context = models.CharField(max_length=253, blank=True, help_text="kubeconfig context")
     in_cluster = models.BooleanField(default=False, help_text="Use the service account of the pod")
-    last_sync = models.DateTimeField(null=True, blank=True)
-    last_sync_error = models.TextField(blank=True)
+    # ... and how the last sync went: shown on the status page and in the admin.
+    last_sync = models.DateTimeField(null=True, blank=True, help_text="when the last successful sync finished")
+    last_sync_error = models.TextField(blank=True, help_text="why the last attempt failed; empty after a success")
+    last_sync_attempt = models.DateTimeField(null=True, blank=True, help_text="when the last attempt finished")
+    last_sync_duration = models.FloatField(null=True, blank=True, help_text="seconds the last attempt took")
+    last_sync_summary = models.JSONField(default=dict, blank=True, help_text="what the last attempt listed and wrote")
     created = models.DateTimeField(auto_now_add=True)
 
     objects = ClusterQuerySet.as_manager()

@@ -1,0 +1,1 @@
+"""The live sync: the inventory read from the Kubernetes API (design §2)."""
