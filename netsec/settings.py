@@ -89,6 +89,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the probes need no host check, HTTPS redirect, session or sign-in (netsec/health.py).
+    "netsec.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so that static files (an SVG is a document too) carry the policy as well.
     "netsec.security.ContentSecurityPolicyMiddleware",
@@ -218,8 +220,17 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
 
-# How often the periodic jobs run, in seconds.
-CELERY_BEAT_SCHEDULE = beat_schedule(aggregate_every=int(os.environ.get("NETSEC_AGGREGATE_EVERY", "60")))
+# Tasks are idempotent (aggregation has a watermark, the sync and retention converge), so a task is
+# acknowledged when it is done, not when it starts: a worker that dies mid-task leaves it to another
+# worker, once its per-cluster lock has expired (flows/locks.py). One task at a time per worker process.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The queue every task goes to, and that workers and the status page read (a test runs its own).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("NETSEC_CELERY_QUEUE", "celery")
+# When the periodic jobs run (netsec/schedule.py: NETSEC_AGGREGATE_EVERY, NETSEC_SYNC_EVERY, NETSEC_RETENTION_AT).
+CELERY_BEAT_SCHEDULE = beat_schedule(os.environ)
 
 if not DEBUG:
     # Production is HTTPS only, by default: `manage.py check --deploy` has nothing to say with the

@@ -695,3 +695,14 @@ def remove_cidr_config(user: Any, config_id: int) -> None:
         raise ScopeError(f"CIDR configuration {config_id} does not exist")
     config.delete()
     audit(user, "cidr.removed", str(config), cluster=config.cluster.name if config.cluster else "")
+
+
+# ------------------------------------------------------------------------------------------- operation
+
+
+def operations_status(user: Any) -> tuple[list[Any], Any]:
+    """Per cluster the last sync and aggregation and the raw-flow backlog, and the task queue (admins)."""
+    access.require_everywhere(user, "admin", "the status of syncs, aggregation and the task queue")
+    from flows import status
+
+    return status.overview()

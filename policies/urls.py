@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("network/", views.select, name="select"),
     path("tokens/", views.tokens, name="tokens"),
+    path("status/", views.status, name="status"),
     path(_WORKLOAD, views.network, name="network"),
     path(_WORKLOAD + "rows", views.set_rows, name="set-rows"),
     path(_WORKLOAD + "mode", views.set_mode, name="set-mode"),

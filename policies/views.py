@@ -212,6 +212,17 @@ def tokens(request: HttpRequest) -> HttpResponse:
                   {"tokens": services.tokens(request.user), "made": made, "problem": problem}, status=status)
 
 
+@login_required
+@require_GET
+def status(request: HttpRequest) -> HttpResponse:
+    """For admins: is the inventory current, is aggregation keeping up, is the task queue draining?"""
+    try:
+        clusters, queue = services.operations_status(request.user)
+    except PermissionDenied as exc:
+        return _problem(request, 403, str(exc))
+    return render(request, "policies/status.html", {"clusters": clusters, "queue": queue})
+
+
 # -------------------------------------------------------------------------------------------- downloads
 
 
