@@ -1,14 +1,45 @@
+import json
+
 from django.contrib import admin
 from django.db.models import Q
+from django.utils.html import format_html
 
 from flows import iputil, models
 
 
 @admin.register(models.Cluster)
 class ClusterAdmin(admin.ModelAdmin):
-    list_display = ["name", "pod_cidrs", "service_cidrs", "last_sync", "last_sync_error"]
+    """The sync's record is read-only: only a sync writes it, and an edit would hide what happened."""
+
+    list_display = ["name", "pod_cidrs", "service_cidrs", "last_sync", "sync_status", "last_sync_duration"]
     search_fields = ["name"]
-    readonly_fields = ["last_sync", "last_sync_error", "created"]
+    readonly_fields = ["last_sync", "last_sync_attempt", "last_sync_duration", "last_sync_error", "sync_summary",
+                       "created"]
+    fieldsets = [
+        (None, {"fields": ["name", "pod_cidrs", "service_cidrs", "node_cidrs", "dns_namespace", "dns_pod_labels"]}),
+        ("Kubernetes API", {"fields": ["kubeconfig", "context", "in_cluster"]}),
+        ("Last sync", {"fields": ["last_sync", "last_sync_attempt", "last_sync_duration", "last_sync_error",
+                                  "sync_summary"]}),
+        (None, {"fields": ["created"]}),
+    ]
+
+    @admin.display(description="sync", ordering="last_sync_attempt")
+    def sync_status(self, obj: models.Cluster) -> str:
+        """The outcome of the last attempt at a glance: the error, shortened, when it failed."""
+        if obj.last_sync_error:
+            error = obj.last_sync_error
+            short = error if len(error) <= 120 else error[:119] + "…"
+            return format_html('<span style="color: #ba2121" title="{}">failed: {}</span>', error, short)
+        if obj.last_sync_attempt is None:
+            return "never"
+        return "ok"
+
+    @admin.display(description="last sync summary")
+    def sync_summary(self, obj: models.Cluster) -> str:
+        if not obj.last_sync_summary:
+            return "-"
+        text = json.dumps(obj.last_sync_summary, indent=2, sort_keys=True, ensure_ascii=False)
+        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
 
 
 class InventoryAdmin(admin.ModelAdmin):

@@ -196,22 +196,39 @@ class Snapshot:
     ``kinds`` are the kinds the snapshot lists completely: with a full import, rows of those kinds that
     are not in it are soft-deleted. From a file it is the set of kinds that have at least one object
     (a dump cannot say "there are no pods"); the live sync, which lists each kind, passes it explicitly.
+
+    ``all_namespaces``: the snapshot lists those kinds in every namespace of the cluster (a live list at the
+    cluster scope), so a full import also deletes the objects of namespaces it does not name, a namespace
+    that is gone among them. A dump cannot say that (`kubectl get -n shop` looks like `-A` of one namespace),
+    so it is False there, and a full import then only speaks for the namespaces the dump names.
+
+    ``deleted``: pods the API reported deleted (a watch's DELETED events, between two full lists). They are
+    soft-deleted and their addresses closed whether the import is full or not; an object of ``objects``
+    with the same key wins (it exists). Only pods: the watch follows pods, other kinds wait for a full list.
     """
 
     objects: tuple[InventoryObj, ...]
     kinds: frozenset[str]
     ignored: Mapping[str, int] = field(default_factory=dict)
+    all_namespaces: bool = False
+    deleted: tuple[PodObj, ...] = ()
 
     @classmethod
     def of(
         cls, objects: Iterable[InventoryObj], *, kinds: Iterable[str] | None = None,
-        ignored: Mapping[str, int] | None = None,
+        ignored: Mapping[str, int] | None = None, all_namespaces: bool = False, deleted: Iterable[PodObj] = (),
     ) -> Snapshot:
         objs = tuple(objects)
+        gone = tuple(deleted)
+        for obj in gone:
+            if not isinstance(obj, PodObj):
+                raise TypeError(f"only pods can be reported deleted, not {obj.kind} {obj.name!r}")
         return cls(
             objects=objs,
             kinds=frozenset(kinds) if kinds is not None else frozenset(o.kind for o in objs),
             ignored=dict(ignored or {}),
+            all_namespaces=all_namespaces,
+            deleted=gone,
         )
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -220,8 +220,15 @@ class _Applier:
         for obj in snapshot.objects:
             self._add(obj)
         # The namespaces the snapshot speaks for: those it lists, and those any of its objects live in.
-        # A dump of one namespace (`kubectl get ... -n shop`) thus deletes nothing in the others.
+        # A dump of one namespace (`kubectl get ... -n shop`) thus deletes nothing in the others; a live list
+        # at the cluster scope speaks for every namespace (``Snapshot.all_namespaces``), see ``covers``.
         self.covered = set(self.namespaces) | self.referenced_namespaces()
+        # Pods the API said were deleted (a watch), and the bare-Pod workloads that go with them.
+        self.removed_pods: set[PodKey] = {(p.namespace, p.name, p.uid) for p in snapshot.deleted}
+        self.removed_bare: set[WorkloadKey] = {
+            (p.namespace, "Pod", p.name) for p in snapshot.deleted
+            if p.owner is None or p.owner.kind not in WORKLOAD_KINDS
+        }
 
     def _add(self, obj: InventoryObj) -> None:
         if isinstance(obj, NamespaceObj):
@@ -250,9 +257,16 @@ class _Applier:
         """Whether rows of this kind that the snapshot does not list are gone."""
         return self.full and kind in self.snapshot.kinds
 
-    def gone(self, kind: str, key: tuple, wanted: Mapping) -> bool:
-        """Whether the row of a namespaced object (key starting with its namespace) has been deleted."""
-        return key not in wanted and key[0] in self.covered and self.deletes(kind)
+    def covers(self, namespace: str) -> bool:
+        """Whether the snapshot speaks for the objects of this namespace (so those it lacks are gone)."""
+        return self.snapshot.all_namespaces or namespace in self.covered
+
+    def gone(self, kind: str, key: tuple, wanted: Mapping, removed: Collection[tuple] = ()) -> bool:
+        """Whether the row of a namespaced object (key starting with its namespace) has been deleted: a full
+        snapshot of its kind and namespace lacks it, or the snapshot says so (``removed``)."""
+        if key in wanted:
+            return False
+        return key in removed or (self.covers(key[0]) and self.deletes(kind))
 
     def run(self) -> ImportStats:
         namespaces = self.apply_namespaces()
@@ -304,11 +318,11 @@ class _Applier:
 
     def upsert_namespaced(
         self, model: type[M], objects: Mapping[tuple, Any], namespaces: _Namespaces, kind: str,
-        fields: Callable[[Any, tuple], dict[str, Any]],
+        fields: Callable[[Any, tuple], dict[str, Any]], removed: Collection[tuple] = (),
     ) -> tuple[dict[tuple, M], set[tuple], set[int]]:
         """Upsert the namespaced objects of one kind (keyed ``(namespace, name[, uid])``) with their common
-        fields plus ``fields(obj, key)``, and soft-delete those gone; return (rows by key, keys touched,
-        ids of the rows deleted now)."""
+        fields plus ``fields(obj, key)``, and soft-delete those gone (``removed``: keys reported deleted);
+        return (rows by key, keys touched, ids of the rows deleted now)."""
         names = namespaces.names
         existing = {}
         for row in model.objects.filter(cluster=self.cluster):
@@ -322,8 +336,9 @@ class _Applier:
         }
         rows, touched = self.upsert(model, existing, wanted, kind)
         gone: set[int] = set()
-        if self.deletes(kind):
-            gone = set(self.soft_delete(model, [r for k, r in rows.items() if self.gone(kind, k, wanted)], kind))
+        if self.deletes(kind) or removed:
+            gone = set(self.soft_delete(
+                model, [r for k, r in rows.items() if self.gone(kind, k, wanted, removed)], kind))
         return rows, touched, gone
 
     def sync_children(
@@ -512,11 +527,11 @@ class _Applier:
             stats_keys = {key: wanted[key].stats_key for key in values}
             rows, _ = self.upsert(Workload, rows, values, stats_keys, implied=implied & set(values))
 
-        if self.full:
+        if self.full or self.removed_bare:
             gone: dict[str, list[Workload]] = defaultdict(list)
             for key, row in rows.items():
                 # Bare-Pod workloads come and go with the pods of the snapshot (kind "Pod").
-                if self.gone(key[1], key, wanted):
+                if self.gone(key[1], key, wanted, self.removed_bare):
                     gone[BARE_POD if key[1] == "Pod" else key[1]].append(row)
             for stats_key, gone_rows in gone.items():
                 self.soft_delete(Workload, gone_rows, stats_key)
@@ -589,7 +604,7 @@ class _Applier:
             objects = self.endpoints.get(key, [])
             # A Service has both when the cluster mirrors its slices into Endpoints: the slices are the truth.
             slices = [o for o in objects if o.kind == "EndpointSlice"] or objects
-            if slices or (complete and key[0] in self.covered):
+            if slices or (complete and self.covers(key[0])):
                 wanted[service.pk] = {(e.ip, e.port, e.protocol): {"name": e.name} for o in slices for e in o.endpoints}
         orphans = sum(len(objects) for key, objects in self.endpoints.items() if key not in services)
         if orphans:
@@ -603,6 +618,7 @@ class _Applier:
             Pod, self.pods, namespaces, "Pod",
             lambda o, key: {"workload_id": pod_workload_ids[key], "node_name": o.node_name, "host_ip": o.host_ip,
                             "host_network": o.host_network},
+            removed=self.removed_pods,
         )
         key_of = {row.pk: key for key, row in rows.items()}
         changed = {key_of[pk] for pk in self.sync_children(
@@ -739,7 +755,8 @@ def apply_snapshot(
 
     ``full``: the snapshot lists every object of each kind it has (``Snapshot.kinds``), so rows of those
     kinds that it does not list are soft-deleted (``deleted_at = observed_at``) and their open addresses
-    closed. With ``full=False`` nothing is deleted. An object that reappears is undeleted.
+    closed, in the namespaces it covers (every one with ``Snapshot.all_namespaces``). With ``full=False``
+    nothing is deleted but the pods of ``Snapshot.deleted``. An object that reappears is undeleted.
     """
     if observed_at.tzinfo is None:
         raise ValueError("observed_at must be timezone-aware")
