@@ -21,6 +21,11 @@ What the SQL does, per bucket, on SQLite and PostgreSQL alike:
    reported at both ends counts once, and one with any DROPPED event is an attempt "denied in cluster";
    traffic from the server pod's own node (kubelet probes) is flagged ``node_local``;
 5. groups connections into communications.
+
+Retention (``flows.retention``) prunes raw flows by day. Before it does, it seals the hourly communications
+of those days: rebuilding such an hour from the few raw flows a backfill brings would replace its counts
+with a part of them. So a bucket that holds a sealed row, or whose day was rolled up into a daily row, is
+never rebuilt; raw flows that arrive for it are left to retention. Only unsealed hourly rows are ever deleted.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -61,11 +66,13 @@ class AggregationResult:
     raw_flows: int = 0
     buckets: list[datetime] = field(default_factory=list)
     communications: int = 0
+    sealed: list[datetime] = field(default_factory=list)  # buckets with new flows left alone: retention sealed them
 
     def __str__(self) -> str:
+        sealed = f", {len(self.sealed)} sealed buckets left alone" if self.sealed else ""
         return (
             f"{self.cluster}: {self.raw_flows} new raw flows, {len(self.buckets)} hour buckets rebuilt, "
-            f"{self.communications} communications"
+            f"{self.communications} communications{sealed}"
         )
 
 
@@ -112,8 +119,8 @@ def _resolve_workload(prefix: str, ip: str) -> str:
 # The INSERT comes first (with the CTEs inside its SELECT) so that drivers report the row count.
 BUCKET_SQL = f"""
 INSERT INTO flows_communication
-  (cluster_id, bucket, src_workload_id, src_ip, dst_workload_id, dst_ip, port, protocol, denied, node_local,
-   connections, first_seen, last_seen)
+  (cluster_id, bucket, granularity, sealed, src_workload_id, src_ip, dst_workload_id, dst_ip, port, protocol,
+   denied, node_local, connections, first_seen, last_seen)
 WITH ev AS (
   SELECT f.time, f.protocol, f.verdict, f.is_reply,
          f.src_ip, f.src_port, f.src_namespace, f.src_pod, f.src_workload_kind, f.src_workload_name,
@@ -190,7 +197,7 @@ conn AS (
   FROM resolved
   GROUP BY c_wl, c_unresolved, s_wl, s_unresolved, port, protocol, c_ip, c_port
 )
-SELECT %(cluster)s, %(bucket)s, c_wl, c_unresolved, s_wl, s_unresolved, port, protocol,
+SELECT %(cluster)s, %(bucket)s, 'hour', FALSE, c_wl, c_unresolved, s_wl, s_unresolved, port, protocol,
        denied = 1, node_local = 1, COUNT(*), MIN(first_seen), MAX(last_seen)
 FROM conn
 GROUP BY c_wl, c_unresolved, s_wl, s_unresolved, port, protocol, denied, node_local
@@ -263,8 +270,29 @@ def refresh_service_backends(cluster: Cluster) -> int:
     return len(rows)
 
 
+def _open(cluster: Cluster) -> QuerySet[Communication]:
+    """The communications aggregation owns: hourly rows that retention has not sealed."""
+    return Communication.objects.filter(cluster=cluster, granularity=Communication.Granularity.HOUR, sealed=False)
+
+
+def _sealed_buckets(cluster: Cluster, buckets: set[datetime]) -> set[datetime]:
+    """Those of ``buckets`` that hold a sealed hourly row or fall on a day rolled up into daily rows: one query."""
+    if not buckets:
+        return set()
+
+    def day(bucket: datetime) -> datetime:
+        return bucket.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    sealed = (Communication.objects.filter(cluster=cluster, sealed=True, bucket__gte=min(map(day, buckets)),
+                                           bucket__lte=max(buckets))
+              .values_list("bucket", "granularity").distinct())
+    hours = {b for b, granularity in sealed if granularity == Communication.Granularity.HOUR}
+    days = {b for b, granularity in sealed if granularity == Communication.Granularity.DAY}
+    return {b for b in buckets if b in hours or day(b) in days}
+
+
 def _rebuild_bucket(cluster: Cluster, bucket: datetime) -> int:
-    Communication.objects.filter(cluster=cluster, bucket=bucket).delete()
+    _open(cluster).filter(bucket=bucket).delete()
     params = {
         "cluster": cluster.id,
         "start": _db_datetime(bucket),
@@ -353,10 +381,14 @@ def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None
         if rebuild_since is not None:
             old = RawFlow.objects.filter(cluster=cluster, time__gte=rebuild_since)
             buckets.update(old.annotate(h=TruncHour("time")).values_list("h", flat=True).distinct())
-            Communication.objects.filter(cluster=cluster, bucket__gte=rebuild_since).exclude(
-                bucket__in=buckets
-            ).delete()
+            _open(cluster).filter(bucket__gte=rebuild_since).exclude(bucket__in=buckets).delete()
+        result.sealed = sorted(_sealed_buckets(cluster, buckets))
+        buckets.difference_update(result.sealed)
         if not buckets:
+            if high is not None:
+                state.last_raw_flow_id = high
+                state.last_run = timezone.now()
+                state.save(update_fields=["last_raw_flow_id", "last_run"])
             return result
         refresh_service_backends(cluster)
         result.buckets = sorted(buckets)

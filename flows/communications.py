@@ -2,15 +2,21 @@
 
 One grouped query per call, whatever the number of peers. The rows it returns are plain data; the
 policy layer turns them into the rows users see and decide on (``policies.adapter``).
+
+Old communications are daily rows (``flows.retention`` rolls hours up into days): a span counts a daily row
+whole when its day overlaps the span and its connections were not all before the span or after it. A span
+made of whole days therefore gives the same totals before and after a rollup; one that starts or ends inside
+a rolled-up day counts the whole day, which only ever shows a communication that did happen that day (a
+policy built from it never misses one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Max, Min, Q, Sum
+from django.db.models import Max, Min, Q, QuerySet, Sum
 
 from flows.models import Communication, Pod, Service, Workload
 
@@ -36,10 +42,25 @@ class Observed:
     connections: int
     first_seen: datetime
     last_seen: datetime
-    hours: tuple[tuple[datetime, int], ...] = ()  # connections per hour bucket that has any, in order
+    # Connections per bucket that has any, in order: an hour, or a whole day for a rolled-up day.
+    hours: tuple[tuple[datetime, int], ...] = ()
 
 
 _GROUP = ("src_workload_id", "src_ip", "dst_workload_id", "dst_ip", "port", "protocol", "denied", "node_local")
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+
+def in_span(cluster_id: int, start: datetime, end: datetime) -> QuerySet[Communication]:
+    """The communications of a cluster that count for the hour buckets of [start, end] (``start`` on the hour).
+
+    Hourly rows by their bucket; daily rows when their day overlaps the hours of the span and their first and
+    last connection do not both fall outside them. One range on ``bucket`` for both, so the indexes serve.
+    """
+    until = end.replace(minute=0, second=0, microsecond=0) + HOUR  # the end of the last hour bucket counted
+    return Communication.objects.filter(cluster_id=cluster_id, bucket__gt=start - DAY, bucket__lte=end).filter(
+        Q(granularity=Communication.Granularity.HOUR, bucket__gte=start)
+        | Q(granularity=Communication.Granularity.DAY, last_seen__gte=start, first_seen__lt=until)
+    )
 
 
 def observed(cluster_id: int, workload_ids: Iterable[int], start: datetime, end: datetime) -> list[Observed]:
@@ -48,8 +69,7 @@ def observed(cluster_id: int, workload_ids: Iterable[int], start: datetime, end:
     ids = list(workload_ids)
     if not ids:
         return []
-    span = (Communication.objects.filter(cluster_id=cluster_id, bucket__gte=start, bucket__lte=end)
-            .filter(Q(src_workload_id__in=ids) | Q(dst_workload_id__in=ids)))
+    span = in_span(cluster_id, start, end).filter(Q(src_workload_id__in=ids) | Q(dst_workload_id__in=ids))
     rows = span.values(*_GROUP).annotate(connections=Sum("connections"), first_seen=Min("first_seen"),
                                          last_seen=Max("last_seen"))
     hours: dict[tuple, list[tuple[datetime, int]]] = {}

@@ -288,15 +288,34 @@ class NetworkPolicy(InventoryObject):
         return f"NetworkPolicy/{self.namespace.name}/{self.name}"
 
 
+class RawFlowQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """Make sure the day partitions of the rows exist first (PostgreSQL), as ``RawFlow.save`` does."""
+        from flows.store.raw_flows import ensure_partitions_for
+
+        objs = list(objs)
+        ensure_partitions_for(obj.time for obj in objs if obj.time is not None)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class RawFlow(models.Model):
-    """One flow event as received, only syntax-checked. ``fingerprint`` makes re-sending a no-op."""
+    """One flow event as received, only syntax-checked. ``fingerprint`` makes re-sending a no-op.
+
+    On PostgreSQL the table is partitioned by day on ``time`` (``flows.store.raw_flows``: pruning drops a
+    day's partition instead of deleting its rows), so its primary key is (id, time) there and the dedupe
+    key includes ``time``. The fingerprint already covers the time (it hashes it, or it is the observer's
+    event id, whose time never changes), so (cluster, fingerprint, time) refuses exactly what
+    (cluster, fingerprint) did for a re-sent event.
+    """
 
     class Direction(models.TextChoices):
         INGRESS = "INGRESS"
         EGRESS = "EGRESS"
         UNKNOWN = "UNKNOWN"
 
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
+    # Not the foreign key's own index: (cluster, id) below serves lookups by cluster as well, and answers
+    # aggregation's watermark (the largest id of a cluster) at once, from each day partition's index.
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, db_index=False)
     fingerprint = models.CharField(max_length=64)
     time = models.DateTimeField()
     verdict = models.CharField(max_length=20, default="FORWARDED")
@@ -324,13 +343,27 @@ class RawFlow(models.Model):
     dns_query = models.CharField(max_length=253, blank=True, help_text="the name an L7 DNS event asked for")
     dns_ips = models.JSONField(default=list, blank=True, help_text="the addresses a DNS response gave for it")
 
+    objects = RawFlowQuerySet.as_manager()
+
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["cluster", "fingerprint"], name="uniq_raw_flow")]
-        indexes = [models.Index(fields=["cluster", "time"])]
+        # The partition key is part of every unique constraint of a partitioned table (see the class docstring).
+        constraints = [models.UniqueConstraint(fields=["cluster", "fingerprint", "time"], name="uniq_raw_flow")]
+        indexes = [
+            models.Index(fields=["cluster", "time"]),
+            models.Index(fields=["cluster", "id"], name="raw_flow_cluster_id"),
+        ]
 
     def __str__(self) -> str:
         return (f"{self.time:%Y-%m-%d %H:%M:%S} {self.src_ip}:{self.src_port} → "
                 f"{self.dst_ip}:{self.dst_port}/{self.protocol} {self.verdict}")
+
+    def save(self, *args, **kwargs) -> None:
+        """A row written through the ORM (tests, the admin) needs its day's partition as the flow store's do."""
+        from flows.store.raw_flows import ensure_partitions_for
+
+        if self.time is not None:
+            ensure_partitions_for([self.time])
+        super().save(*args, **kwargs)
 
 
 class CommunicationQuerySet(RestrictQuerySet):
@@ -339,15 +372,25 @@ class CommunicationQuerySet(RestrictQuerySet):
 
 
 class Communication(models.Model):
-    """Connections of one hour between two endpoints on one destination port (design §3).
+    """Connections of one hour (or one day) between two endpoints on one destination port (design §3).
 
     An endpoint is a workload, or an IP when it cannot be resolved (then ``*_workload`` is empty).
-    Rows are only ever written by aggregation, which rebuilds whole hour buckets, so one GROUP BY keeps
-    (bucket, source, destination, port, protocol, denied, node_local) unique.
+    Hourly rows are written by aggregation, which rebuilds whole hour buckets, so one GROUP BY keeps
+    (bucket, source, destination, port, protocol, denied, node_local) unique. Retention (``flows.retention``)
+    seals the hourly rows whose raw flows it prunes, so that aggregation never rebuilds them from a part of
+    their flows, and later rolls them up into one daily row per key: aggregation never touches a sealed row.
     """
 
+    class Granularity(models.TextChoices):
+        HOUR = "hour"
+        DAY = "day"
+
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE)
-    bucket = models.DateTimeField(help_text="start of the hour")
+    bucket = models.DateTimeField(help_text="start of the hour, or of the day (UTC) for a daily row")
+    granularity = models.CharField(max_length=4, choices=Granularity.choices, default=Granularity.HOUR)
+    sealed = models.BooleanField(
+        default=False, help_text="its raw flows are pruned: aggregation no longer rebuilds it (daily rows always)"
+    )
     src_workload = models.ForeignKey(
         Workload, null=True, blank=True, on_delete=models.CASCADE, related_name="egress_communications"
     )
@@ -376,11 +419,14 @@ class Communication(models.Model):
             models.CheckConstraint(
                 condition=Q(dst_workload__isnull=False) | ~Q(dst_ip=""), name="communication_has_destination"
             ),
+            models.CheckConstraint(condition=Q(granularity="hour") | Q(sealed=True), name="communication_daily_sealed"),
         ]
         indexes = [
             models.Index(fields=["src_workload", "bucket"]),
             models.Index(fields=["dst_workload", "bucket"]),
             models.Index(fields=["cluster", "bucket"]),
+            # The rows aggregation may still rebuild (a few days' worth): what it deletes and retention seals.
+            models.Index(fields=["cluster", "bucket"], condition=Q(sealed=False), name="communication_open"),
         ]
 
     def __str__(self) -> str:

@@ -232,6 +232,30 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("NETSEC_CELERY_QUEUE", "celery")
 # When the periodic jobs run (netsec/schedule.py: NETSEC_AGGREGATE_EVERY, NETSEC_SYNC_EVERY, NETSEC_RETENTION_AT).
 CELERY_BEAT_SCHEDULE = beat_schedule(os.environ)
 
+
+def _retention_days(name: str, default: int, *, at_least: tuple[str, int] | None = None) -> int:
+    """A positive whole number from the environment; a bad value stops start-up with a message naming it,
+    rather than a retention run deleting by a typo weeks later. ``at_least``: a setting it may not be below."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    raw = os.environ.get(name, str(default)).strip()
+    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:
+        raise ImproperlyConfigured(f"{name}={raw!r}: a positive whole number is needed (default {default})")
+    if at_least and int(raw) < at_least[1]:
+        raise ImproperlyConfigured(f"{name}={raw} is less than {at_least[0]}={at_least[1]}: what it keeps is made "
+                                   "from what that one keeps, so it must be kept at least as long")
+    return int(raw)
+
+
+# Retention (flows/retention.py, daily at NETSEC_RETENTION_AT): days of raw flows, of hourly communications (older
+# hours are rolled up into daily rows), of daily rows; and rows deleted per statement.
+NETSEC_KEEP_RAW_FLOWS_DAYS = _retention_days("NETSEC_KEEP_RAW_FLOWS_DAYS", 7)
+NETSEC_KEEP_HOURLY_DAYS = _retention_days("NETSEC_KEEP_HOURLY_DAYS", 90,
+                                          at_least=("NETSEC_KEEP_RAW_FLOWS_DAYS", NETSEC_KEEP_RAW_FLOWS_DAYS))
+NETSEC_KEEP_DAILY_DAYS = _retention_days("NETSEC_KEEP_DAILY_DAYS", 400,
+                                         at_least=("NETSEC_KEEP_HOURLY_DAYS", NETSEC_KEEP_HOURLY_DAYS))
+NETSEC_RETENTION_BATCH = _retention_days("NETSEC_RETENTION_BATCH", 10000)
+
 if not DEBUG:
     # Production is HTTPS only, by default: `manage.py check --deploy` has nothing to say with the
     # settings of the module docstring, for TLS on this process as for TLS ending at an ingress.

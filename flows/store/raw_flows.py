@@ -7,11 +7,24 @@ take minutes. On SQLite (3.24+) the statement runs through ``executemany``; on P
 statement per batch takes each column as an array. Either way the database does the duplicate
 check against stored rows in the same statement (no SELECT round trip), and the row count says
 exactly how many rows were new, races with a concurrent import of the same events included.
+
+On PostgreSQL the table is partitioned by range of ``time``, one partition per UTC day, so that retention
+drops a day instead of deleting its rows. A row with no partition for its day would be refused, and flows
+can be of any day (backfills, replays, tests with fixed dates), so every batch first makes sure the
+partitions of its days exist (``ensure_partitions_for``): the days known to exist are cached in the
+process, the catalog is asked about the others, and a missing one is created as a plain table then
+attached. That takes a SHARE UPDATE EXCLUSIVE lock on the parent, which lets inserts and reads go on
+(``CREATE TABLE ... PARTITION OF`` would take ACCESS EXCLUSIVE and stall every ingest behind a long
+aggregation). Creators serialise on an advisory lock and look again once they hold it, so two processes
+that want the same day never fail each other. Should a partition vanish under a batch (retention dropped
+an old day another process still thought existed), the batch forgets the day, recreates it and retries.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +39,12 @@ from flows.models import Cluster, RawFlow
 DEFAULT_BATCH_SIZE = 5000
 # PostgreSQL advisory lock: shared by every batch insert, taken exclusively by aggregation for a moment.
 RAW_FLOW_WRITE_LOCK = 0x6E657473  # "nets"
+# PostgreSQL advisory lock taken (per transaction) by whoever creates a day partition of the raw flows.
+PARTITION_LOCK = 0x6E657470  # "netp"
+# How often a batch retries after a partition it counted on was dropped under it.
+PARTITION_RETRIES = 3
+
+log = logging.getLogger(__name__)
 
 # Every concrete RawFlow column but the id, in the order _row() produces values.
 # tests/ingest/test_store.py checks that this list still covers the model.
@@ -72,23 +91,40 @@ def store_records(
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> int:
-    """Insert rows, skipping those whose (cluster, fingerprint) is stored; return how many were new."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One statement per batch: each column travels as one array parameter, bound server-side
-            # by psycopg's own cursor (Django's default client-side cursor would quote every value in
-            # Python), and unnest() turns the arrays back into rows.
-            import psycopg
+    """Insert rows, skipping those whose (cluster, fingerprint, time) is stored; return how many were new."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            # sqlite3 runs executemany in C, without a round trip per row: the fastest way there.
+            cursor.executemany(_sqlite_sql(), rows)
+            return cursor.rowcount
+    import psycopg
 
-            with psycopg.Cursor(cursor.connection) as raw:
+    time_index = COLUMNS.index("time")
+    days = {_day(row[time_index]) for row in rows}
+    for attempt in range(PARTITION_RETRIES + 1):
+        # Outside the insert's transaction (when the caller has none open): a new partition is committed at
+        # once, and the insert does not hold its locks while another creator waits.
+        ensure_partitions_for(days)
+        try:
+            # One statement per batch: each column travels as one array parameter, bound server-side by
+            # psycopg's own cursor (Django's default client-side cursor would quote every value in Python),
+            # and unnest() turns the arrays back into rows.
+            with transaction.atomic(), connection.cursor() as cursor, psycopg.Cursor(cursor.connection) as raw:
                 # Before the sequence hands out ids: aggregation waits for batches in flight before it
                 # reads its watermark, so no id below the watermark can still be uncommitted.
                 raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", [RAW_FLOW_WRITE_LOCK])
                 raw.execute(_postgres_sql(), [list(column) for column in zip(*rows, strict=True)])
                 return raw.rowcount
-        # sqlite3 runs executemany in C, without a round trip per row: the fastest way there.
-        cursor.executemany(_sqlite_sql(), rows)
-        return cursor.rowcount
+        except psycopg.errors.CheckViolation as exc:
+            if not _is_missing_partition(exc) or attempt == PARTITION_RETRIES:
+                raise
+            log.info("a raw flow partition was dropped under a batch; recreating it (%s)", exc)
+            forget_partitions(partition_name(day) for day in days)
+    raise AssertionError("unreachable")
+
+
+def _is_missing_partition(exc: Exception) -> bool:
+    return str(getattr(getattr(exc, "diag", None), "message_primary", "") or "").startswith("no partition of")
 
 
 def _fields() -> list[Field]:
@@ -100,7 +136,8 @@ def _head() -> str:
     return f"INSERT INTO {quote(RawFlow._meta.db_table)} ({', '.join(quote(f.column) for f in _fields())}) "
 
 
-_TAIL = " ON CONFLICT (cluster_id, fingerprint) DO NOTHING"
+# The columns of the uniq_raw_flow constraint: a partitioned table's unique keys include its partition key.
+_TAIL = " ON CONFLICT (cluster_id, fingerprint, time) DO NOTHING"
 
 
 @lru_cache(maxsize=1)
@@ -114,6 +151,111 @@ def _postgres_sql() -> str:
     types = [f.db_type(connection) for f in _fields()]
     arrays = ", ".join(f"%b::{'text' if t.startswith('varchar') else t}[]" for t in types)
     return _head() + f"SELECT * FROM unnest({arrays})" + _TAIL
+
+
+# ------------------------------------------------------------------------------ day partitions (PostgreSQL)
+
+DAY = timedelta(days=1)
+# Partitions known to exist, per database (a test run switches databases within one process).
+_known: dict[str, set[str]] = {}
+
+
+def _day(value: datetime | date) -> date:
+    """The UTC day a time falls in (a naive time is UTC, as the flow store and Django's UTC setting make it)."""
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value).date()
+    return value
+
+
+def partition_name(day: date) -> str:
+    """``flows_rawflow_p20261120``: the partition of one UTC day."""
+    return f"{RawFlow._meta.db_table}_p{day:%Y%m%d}"
+
+
+def partition_day(name: str) -> date | None:
+    """The day of a partition named by ``partition_name``; None for any other table."""
+    prefix = f"{RawFlow._meta.db_table}_p"
+    if not name.startswith(prefix) or len(name) != len(prefix) + 8:
+        return None
+    try:
+        return datetime.strptime(name[len(prefix):], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def partition_bounds(day: date) -> str:
+    """``FOR VALUES FROM (...) TO (...)`` of a day's partition. Literals (DDL takes no parameters), made from
+    a date, with an explicit offset so that a bound means the same whatever the session's time zone."""
+    def bound(d: date) -> str:
+        return datetime.combine(d, time(0), tzinfo=UTC).isoformat(sep=" ")
+    return f"FOR VALUES FROM ('{bound(day)}') TO ('{bound(day + DAY)}')"
+
+
+def _cache() -> set[str]:
+    return _known.setdefault(connection.settings_dict["NAME"], set())
+
+
+def forget_partitions(names: Iterable[str]) -> None:
+    """Drop names from this process's cache (a partition was dropped, or a batch found one missing)."""
+    _cache().difference_update(names)
+
+
+def attached_partitions() -> dict[str, date]:
+    """The day partitions attached to the raw flow table, as the catalog says now: name → day."""
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = %s::regclass AND NOT i.inhdetachpending",
+            [RawFlow._meta.db_table],
+        )
+        names = [name for (name,) in cursor.fetchall()]
+    return {name: day for name in names if (day := partition_day(name)) is not None}
+
+
+def ensure_partitions_for(times: Iterable[datetime | date]) -> list[str]:
+    """Make sure the day partitions of ``times`` exist (PostgreSQL; nothing on SQLite); return those created.
+
+    Known days cost nothing; the catalog is asked once for the others. Names are cached only once the
+    transaction that saw or made them commits: a partition created in a transaction that rolls back is gone.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    cache = _cache()
+    wanted = {partition_name(day): day for day in map(_day, times)}
+    missing = {name: day for name, day in wanted.items() if name not in cache}
+    if not missing:
+        return []
+    existing = attached_partitions()
+    created = [name for name, day in sorted(missing.items()) if name not in existing and _create_partition(name, day)]
+    found = set(missing)
+    transaction.on_commit(lambda: cache.update(found))
+    return created
+
+
+def _create_partition(name: str, day: date) -> bool:
+    """Create and attach one day's partition unless another process just did; True when this call made it."""
+    table = RawFlow._meta.db_table
+    quote = connection.ops.quote_name
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
+        # Looked for again under the lock: whoever held it before us may have made this very partition.
+        cursor.execute(
+            "SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = %s::regclass AND c.relname = %s",
+            [table, name],
+        )
+        if cursor.fetchone():
+            return False
+        # LIKE copies the columns, NOT NULL and CHECK constraints that ATTACH requires; ATTACH adds the
+        # parent's indexes and foreign key. An unattached leftover of the same name (nothing we make) is used.
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote(name)} (LIKE {quote(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
+        cursor.execute(f"ALTER TABLE {quote(table)} ATTACH PARTITION {quote(name)} {partition_bounds(day)}")
+    log.info("created raw flow partition %s", name)
+    return True
 
 
 # Flows repeat the same few thousand addresses: parse each once. Bounded, so memory stays flat.

@@ -135,7 +135,7 @@ def test_clusters_are_separate(cluster: Cluster) -> None:
 def test_a_concurrent_import_of_the_same_events_is_not_an_error(cluster: Cluster) -> None:
     """The duplicate check is in the INSERT itself: rows another import stored count as duplicates."""
     RawFlow.objects.create(
-        cluster=cluster, fingerprint=flow(3).fingerprint, time=T0, protocol="TCP", src_ip="1.1.1.1",
+        cluster=cluster, fingerprint=flow(3).fingerprint, time=flow(3).time, protocol="TCP", src_ip="1.1.1.1",
         dst_ip="1.1.1.2",
     )
     assert store_records(cluster, generated(5)) == (4, 1)
