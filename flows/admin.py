@@ -190,7 +190,7 @@ class ServiceBackendAdmin(DerivedAdmin):
 
 @admin.register(models.AggregationState)
 class AggregationStateAdmin(DerivedAdmin):
-    list_display = ["cluster", "last_raw_flow_id", "last_run"]
+    list_display = ["cluster", "last_raw_flow_id", "last_run", "last_error", "last_error_at"]
 
 
 @admin.register(models.IngestBatch)

@@ -438,7 +438,9 @@ class AggregationState(models.Model):
 
     cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="aggregation")
     last_raw_flow_id = models.BigIntegerField(default=0)
-    last_run = models.DateTimeField(null=True, blank=True)
+    last_run = models.DateTimeField(null=True, blank=True, help_text="when the last run that found work finished")
+    last_error = models.TextField(blank=True, help_text="why the last periodic run failed; empty after a success")
+    last_error_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.cluster}: up to raw flow {self.last_raw_flow_id}"

@@ -24,6 +24,7 @@ class ClusterStatus:
     syncing: bool
     aggregating: bool
     aggregated_at: datetime | None
+    aggregation_error: str  # why the last aggregation run failed, '' after a success
     backlog: int  # raw flows that aggregation has not seen, up to BACKLOG_CAP
     newest_flow: datetime | None
 
@@ -62,6 +63,7 @@ def cluster_status(cluster: Cluster) -> ClusterStatus:
         cluster=cluster, api=_api(cluster),
         syncing=held(f"sync:{cluster.id}"), aggregating=held(f"aggregate:{cluster.id}"),
         aggregated_at=state.last_run if state else None,
+        aggregation_error=state.last_error if state else "",
         backlog=pending[:BACKLOG_CAP].count(),
         newest_flow=RawFlow.objects.filter(cluster=cluster).aggregate(t=Max("time"))["t"],
     )

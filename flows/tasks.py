@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -34,8 +35,8 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 5, "retry_backoff_max": 30
          "max_retries": 5}
 # When the aggregation of a just-posted batch finds another run in progress, it tries again this much later.
 BUSY_COUNTDOWN = 10
-# The most a sync makes aggregation rebuild: the raw flows of older hours may be pruned anyway.
-MAX_REBUILD = timedelta(days=7)
+# The most a sync makes aggregation rebuild: older raw flows are pruned (and their hours sealed) anyway.
+MAX_REBUILD = timedelta(days=settings.NETSEC_KEEP_RAW_FLOWS_DAYS)
 
 
 def _pending(cluster: Cluster) -> bool:
@@ -65,7 +66,16 @@ def aggregate_flows(self, cluster_id: int | None = None, rebuild_seconds: int | 
             # The run in progress may have read its watermark before this batch landed: look again soon.
             raise self.retry(countdown=BUSY_COUNTDOWN, max_retries=30)
         since = timezone.now() - timedelta(seconds=rebuild_seconds) if rebuild_seconds else None
-        return [str(aggregate_cluster(cluster, rebuild_since=since))]
+        try:
+            result = aggregate_cluster(cluster, rebuild_since=since)
+        except Exception as exc:
+            # Kept where the status page and the admin show it, then retried (or not) as the task says.
+            AggregationState.objects.update_or_create(
+                cluster=cluster, defaults={"last_error": f"{type(exc).__name__}: {exc}"[:2000],
+                                           "last_error_at": timezone.now()})
+            raise
+        AggregationState.objects.filter(cluster=cluster).exclude(last_error="").update(last_error="")
+        return [str(result)]
 
 
 def _syncable() -> Q:

@@ -20,6 +20,10 @@ SECURE_COOKIES                  Secure session and CSRF cookies (default on)
 CSRF_TRUSTED_ORIGINS            comma-separated origins (https://netsec.example.com) besides our own host
 NETSEC_CSP_REPORT_ONLY          "1": send the Content-Security-Policy (netsec/security.py, also in DEBUG)
                                 as Report-Only: report violations, block nothing (default off)
+
+Live operation: NETSEC_AGGREGATE_EVERY, NETSEC_SYNC_EVERY, NETSEC_RETENTION_AT (netsec/schedule.py),
+NETSEC_CELERY_QUEUE, and the retention ages NETSEC_KEEP_RAW_FLOWS_DAYS (7), NETSEC_KEEP_HOURLY_DAYS (90),
+NETSEC_KEEP_DAILY_DAYS (400), NETSEC_RETENTION_BATCH. Every variable with its default: README, Configuration.
 """
 
 from __future__ import annotations

@@ -54,3 +54,23 @@ def test_status_is_for_admins_only(cluster):
     assert "needs the Admin role" in response.content.decode()
     assert 'href="/status/"' not in _client("Editors").get("/").content.decode()  # nor is it in the menu
     assert 'href="/status/"' in _client("Admins").get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_failed_aggregation_is_kept_and_shown_until_a_run_succeeds(cluster, monkeypatch):
+    from flows import tasks
+    from flows.models import AggregationState
+
+    def broken(*args, **kwargs):  # a fault injected where no real one can be made on demand
+        raise TypeError("the aggregation SQL met a column it did not expect")
+
+    monkeypatch.setattr(tasks, "aggregate_cluster", broken)
+    with pytest.raises(TypeError):  # in-process tasks raise (CELERY_TASK_EAGER_PROPAGATES)
+        tasks.aggregate_flows.apply(args=[cluster.id])
+    assert AggregationState.objects.get(cluster=cluster).last_error.startswith("TypeError: the aggregation SQL")
+    assert "the aggregation SQL met a column" in _client("Admins").get("/status/").content.decode()
+
+    monkeypatch.undo()
+    f.flow(cluster, "10.244.1.1", 40000, "10.244.1.2", 8080)
+    assert tasks.aggregate_flows.apply(args=[cluster.id]).successful()
+    assert AggregationState.objects.get(cluster=cluster).last_error == ""

@@ -7,7 +7,7 @@ PostgreSQL one over-long value would make a whole bulk INSERT fail, long after i
 from __future__ import annotations
 
 import ipaddress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 # Column widths of flows.models.RawFlow (kept here so that the parsers stay free of Django).
@@ -16,6 +16,9 @@ MAX_KIND = 20
 MAX_RESERVED = 40
 MAX_SERVICE = 510
 MAX_VERDICT = 20
+
+# How far ahead of this host's clock a flow's time may be (clocks of nodes drift; days do not).
+FUTURE_SLACK = timedelta(days=1)
 
 PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMPv4", "ICMPv6")
 PORT_PROTOCOLS = frozenset({"TCP", "UDP", "SCTP"})
@@ -44,7 +47,12 @@ def timestamp(value: object, field: str) -> datetime:
     if parsed.tzinfo is None:
         # A time without offset is ambiguous by hours: refuse it rather than guess the zone.
         raise FieldError(field, f"no UTC offset in {value[:40]!r}")
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    if parsed > datetime.now(UTC) + FUTURE_SLACK:
+        # A clock far off, or a made-up time: stored, it would sit outside every span and, on PostgreSQL,
+        # make a day partition of its own that retention never reaches.
+        raise FieldError(field, f"{value[:40]!r} is more than a day in the future (a clock off?)")
+    return parsed
 
 
 @lru_cache(maxsize=65536)

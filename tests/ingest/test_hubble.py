@@ -288,6 +288,7 @@ def test_well_formed_lines_that_are_not_flows_are_skipped(line: dict[str, Any] |
         (("l4", "TCP", "flags"), ["SYN"], "flow.l4.TCP.flags", "expected an object"),
         (("time",), "yesterday", "flow.time", "not an RFC 3339 time"),
         (("time",), "2026-11-27T16:00:00", "flow.time", "no UTC offset"),
+        (("time",), "2999-01-01T00:00:00Z", "flow.time", "more than a day in the future"),
         (("time",), 1764259200, "flow.time", "expected an RFC 3339 string"),
         (("is_reply",), "yes", "flow.is_reply", "expected true, false or null"),
         (("traffic_direction",), "SIDEWAYS", "flow.traffic_direction", "unknown traffic direction"),

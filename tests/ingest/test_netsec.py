@@ -86,6 +86,7 @@ def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
         (("time",), None, "time", "missing"),
         (("time",), "2026-11-27 16:00", "time", "no UTC offset"),
         (("time",), "27/11/2026", "time", "not an RFC 3339 time"),
+        (("time",), "2999-01-01T00:00:00+02:00", "time", "more than a day in the future"),
         (("protocol",), None, "protocol", "missing"),
         (("protocol",), "HTTP", "protocol", "expected one of TCP, UDP, SCTP, ICMPv4, ICMPv6"),
         (("source",), None, "source", "missing"),
