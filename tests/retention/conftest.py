@@ -6,18 +6,17 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection
 
 from flows.ingest.records import Endpoint, FlowRecord
 from flows.store import raw_flows
 
-SQLITE = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite deletes raw flows in batches of rows")
+# Tests of one database's way of pruning: the run on the other database deselects them (tests/conftest.py).
+SQLITE = pytest.mark.sqlite
 
 
 def postgres_only(test):  # type: ignore[no-untyped-def]
-    """A PostgreSQL-only test: the mark the suite knows, and a skip when the run is on SQLite."""
-    test = pytest.mark.postgres(test)
-    return pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only (day partitions)")(test)
+    """A test of the day partitions, which only PostgreSQL has."""
+    return pytest.mark.postgres(test)
 
 
 def records(when: datetime, count: int, *, step: timedelta = timedelta(seconds=1), tag: str = "r") -> list[FlowRecord]:
