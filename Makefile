@@ -45,7 +45,7 @@ test-postgres: $(STAMP)
 	DATABASE_URL=$(PG_URL) REDIS_TEST_URL=$(REDIS_TEST_URL) $(PY) -m pytest -n 2 -m "not browser" $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	DEBUG=1 $(PY) -m tests.bench
+	DEBUG=1 $(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .test.sqlite3* db.sqlite3* staticfiles .pytest_cache
