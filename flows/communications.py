@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from django.db.models import Max, Min, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Func, IntegerField, Max, Min, Q, QuerySet, Sum
+from django.utils.dateparse import parse_datetime
 
 from flows.models import Communication, Pod, Service, Workload
 
@@ -63,32 +66,77 @@ def in_span(cluster_id: int, start: datetime, end: datetime) -> QuerySet[Communi
     )
 
 
-def observed(cluster_id: int, workload_ids: Iterable[int], start: datetime, end: datetime) -> list[Observed]:
+class _Slice(Func):
+    """The index of the slice of ``slice_hours`` hours, counted from ``start``, that a bucket falls in (floor
+    division, so that a daily row starting before ``start`` gets a negative one): the same integer on both
+    databases, from the bucket's seconds since the epoch."""
+
+    output_field = IntegerField()
+
+    def __init__(self, expression: Any, start: datetime, slice_hours: int) -> None:
+        super().__init__(expression)
+        self.origin, self.width = int(start.timestamp()), 3600 * int(slice_hours)
+
+    def _floor(self, seconds: str) -> str:
+        x, d = f"({seconds} - {self.origin})", self.width
+        return f"(({x} - ((({x} %%%% {d}) + {d}) %%%% {d})) / {d})"
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # PostgreSQL, and the default
+        return super().as_sql(compiler, connection,
+                              template=self._floor("CAST(EXTRACT(EPOCH FROM %(expressions)s) AS BIGINT)"), **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return super().as_sql(compiler, connection,
+                              template=self._floor("CAST(strftime('%%%%s', %(expressions)s) AS INTEGER)"), **extra)
+
+
+def _moment(value: Any) -> datetime:
+    """A datetime read by a raw query: SQLite gives the text Django stored (UTC, naive)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    moment = parse_datetime(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def observed(cluster_id: int, workload_ids: Iterable[int], start: datetime, end: datetime, *,
+             slice_hours: int = 1) -> list[Observed]:
     """Communications of ``workload_ids`` with the hour buckets of [start, end] grouped per peer and port,
-    both directions, with their connections per hour: two queries, whatever the number of peers."""
+    both directions, with their connections per slice of ``slice_hours`` hours from ``start`` (``hours``: the
+    start of each slice that has any, in order): one query, whatever the number of peers.
+
+    The database groups twice: per key and slice, then per key, the slices gathered into one text column
+    ("slice:connections,..."), so that a week of hourly rows comes back as one row per peer and port."""
     ids = list(workload_ids)
     if not ids:
         return []
+    slice_hours = max(1, int(slice_hours))
     span = in_span(cluster_id, start, end).filter(Q(src_workload_id__in=ids) | Q(dst_workload_id__in=ids))
-    rows = span.values(*_GROUP).annotate(connections=Sum("connections"), first_seen=Min("first_seen"),
-                                         last_seen=Max("last_seen"))
-    hours: dict[tuple, list[tuple[datetime, int]]] = {}
-    for r in span.values(*_GROUP, "bucket").annotate(connections=Sum("connections")).order_by("bucket"):
-        hours.setdefault(tuple(r[k] for k in _GROUP), []).append((r["bucket"], r["connections"]))
+    inner = (span.annotate(slice=_Slice("bucket", start, slice_hours)).values(*_GROUP, "slice")
+             .annotate(c=Sum("connections"), f=Min("first_seen"), l=Max("last_seen")).order_by())
+    sql, params = inner.query.sql_with_params()
+    qn = connection.ops.quote_name
+    keys = ", ".join(qn(k) for k in _GROUP)
+    joined = ("GROUP_CONCAT(CAST({s} AS TEXT) || ':' || CAST(c AS TEXT), ',')" if connection.vendor == "sqlite"
+              else "STRING_AGG(CAST({s} AS TEXT) || ':' || CAST(c AS TEXT), ',')").format(s=qn("slice"))
+    outer = f"SELECT {keys}, SUM(c), MIN(f), MAX(l), {joined} FROM ({sql}) AS per_slice GROUP BY {keys}"
+    with connection.cursor() as cursor:
+        cursor.execute(outer, params)
+        rows = cursor.fetchall()
+    width = HOUR * slice_hours
     wanted = set(ids)
     out: list[Observed] = []
-    for r in rows:
+    for row in rows:
+        src_w, src_ip, dst_w, dst_ip, port, protocol, denied, node_local, connections, first, last, text = row
+        slices = sorted((int(k), int(n)) for k, n in (part.split(":") for part in text.split(",")))
+        hours = tuple((start + width * k, n) for k, n in slices)
+        first_seen, last_seen, denied, node_local = _moment(first), _moment(last), bool(denied), bool(node_local)
         # A workload talking to itself (or to another of the same scope) is a row of both tables.
-        for outgoing in (True, False):
-            own, peer = ("src", "dst") if outgoing else ("dst", "src")
-            if r[f"{own}_workload_id"] not in wanted:
-                continue
-            out.append(Observed(
-                outgoing=outgoing, peer_workload_id=r[f"{peer}_workload_id"], peer_ip=r[f"{peer}_ip"],
-                port=r["port"], protocol=r["protocol"], denied=r["denied"], node_local=r["node_local"],
-                connections=r["connections"], first_seen=r["first_seen"], last_seen=r["last_seen"],
-                hours=tuple(hours.get(tuple(r[k] for k in _GROUP), ())),
-            ))
+        if src_w in wanted:
+            out.append(Observed(True, dst_w, dst_ip, port, protocol, denied, node_local, int(connections),
+                                first_seen, last_seen, hours))
+        if dst_w in wanted:
+            out.append(Observed(False, src_w, src_ip, port, protocol, denied, node_local, int(connections),
+                                first_seen, last_seen, hours))
     return out
 
 

@@ -167,11 +167,16 @@ def span_start(since: timedelta, until: datetime) -> datetime:
 MAX_ACTIVITY_CELLS = 48
 
 
-def _activity(hours: Iterable[tuple[datetime, int]], start: datetime, until: datetime) -> tuple[int, ...]:
-    """Connections per equal slice of the span (an hour each up to 48 hours, longer slices beyond)."""
+def _cells(start: datetime, until: datetime) -> tuple[int, int]:
+    """(number of cells, hours per cell) of the activity strip of a span."""
     span_hours = max(1, int((until - start).total_seconds() // 3600) + 1)
     cells = min(MAX_ACTIVITY_CELLS, span_hours)
-    per_cell = -(-span_hours // cells)
+    return cells, -(-span_hours // cells)
+
+
+def _activity(hours: Iterable[tuple[datetime, int]], start: datetime, until: datetime) -> tuple[int, ...]:
+    """Connections per equal slice of the span (an hour each up to 48 hours, longer slices beyond)."""
+    cells, per_cell = _cells(start, until)
     out = [0] * cells
     for bucket, connections in hours:
         index = int((bucket - start).total_seconds() // 3600) // per_cell
@@ -191,7 +196,8 @@ def observed_rows(scope: engine.Scope, *, since: timedelta, until: datetime,
     addresses = addresses or classifier(scope.cluster_id)
     cluster = addresses.cluster
     start = span_start(since, until)
-    found = observed(cluster.id, scope.workload_ids, start, until)
+    # The database sums the hours of each cell of the activity strip: a row per peer and port comes back.
+    found = observed(cluster.id, scope.workload_ids, start, until, slice_hours=_cells(start, until)[1])
     peers = Workload.objects.select_related("namespace").in_bulk(
         {o.peer_workload_id for o in found if o.peer_workload_id})
     facts = _pods_of(peers.values())

@@ -230,10 +230,27 @@ class DirectionView:
     namespaces: list[str]  # of the in-cluster peers, for the namespace filter
     categories: list[tuple[str, int]]  # chips of the address table, with counts
     manual_rules: list[dict]  # of this direction, as the draft keeps them
+    limit: int | None = None  # rows of each table the page renders (None: all); the rest are counted
 
     @property
     def label(self) -> str:
         return self.direction.title()
+
+    @property
+    def rows_shown(self) -> list[RowView]:
+        return self.rows if self.limit is None else self.rows[:self.limit]
+
+    @property
+    def addresses_shown(self) -> list[RowView]:
+        return self.addresses if self.limit is None else self.addresses[:self.limit]
+
+    @property
+    def rows_hidden(self) -> int:
+        return len(self.rows) - len(self.rows_shown)
+
+    @property
+    def addresses_hidden(self) -> int:
+        return len(self.addresses) - len(self.addresses_shown)
 
 
 @dataclass(frozen=True)
@@ -306,7 +323,7 @@ def _matches(view: RowView, q: str) -> bool:
 
 
 def _direction_view(direction: str, draft: services.DraftView, views: list[RowView], *, q: str, ns: str,
-                    sort: str, cat: str) -> DirectionView:
+                    sort: str, cat: str, limit: int | None = None) -> DirectionView:
     mine = [v for v in views if v.row.direction == direction]
     in_cluster = [v for v in mine if not isinstance(v.row.peer, engine.AddressPeer)]
     addresses = [v for v in mine if isinstance(v.row.peer, engine.AddressPeer)]
@@ -326,7 +343,7 @@ def _direction_view(direction: str, draft: services.DraftView, views: list[RowVi
         direction=direction, mode=draft.mode(direction), rows=order(shown), addresses=order(shown_addresses),
         total=len(mine), included=sum(1 for v in mine if v.row.included),
         blocked=sum(1 for v in mine if not v.verdict.allowed), namespaces=namespaces, categories=categories,
-        manual_rules=[r for r in draft.manual_rules if r["direction"] == direction],
+        manual_rules=[r for r in draft.manual_rules if r["direction"] == direction], limit=limit,
     )
 
 
@@ -339,9 +356,18 @@ SORT_KEYS: dict[str, Callable[[RowView], Any]] = {
 }
 
 
+# A table renders at most this many rows (a user reads a few hundred at best; search and the filters narrow
+# it down): the counts, the "all" box and the policy still cover every row.
+ROW_LIMIT = 200
+
+
 def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, until: datetime | None = None,
-                 q: str = "", ns: str = "", sort: str = "-connections", cat: str = "") -> NetworkPage:
-    """Everything the network page of one workload shows, in one call (a constant number of queries)."""
+                 q: str = "", ns: str = "", sort: str = "-connections", cat: str = "",
+                 limit: int | None = None, tables_only: bool = False) -> NetworkPage:
+    """Everything the network page of one workload shows, in one call (a constant number of queries).
+
+    ``limit``: rows each table renders (None: all). ``tables_only``: for a table fragment, the topology and
+    the applied policies (which it does not show) are left empty."""
     span_key, span_delta = span(since)
     until = until or timezone.now()
     judged = services.verdicts(user, scope, since=span_delta, until=until)
@@ -354,14 +380,15 @@ def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, un
         status, text = _status(verdict)
         views.append(RowView(verdict, status, text, engine.covered_by_dns_rule(dns, verdict.row)))
     unlabelled = sorted({w.namespace for w in generated.warnings if w.code == "namespace-unlabelled" and w.namespace})
-    directions = {d: _direction_view(d, draft, views, q=q, ns=ns, sort=sort, cat=cat)
+    directions = {d: _direction_view(d, draft, views, q=q, ns=ns, sort=sort, cat=cat, limit=limit)
                   for d in engine.DIRECTIONS}
     return NetworkPage(
         scope=scope, span=span_key, until=until, draft=draft, ingress=directions["ingress"],
         egress=directions["egress"], generated=generated,
-        topology=topology.layout(scope, judged.verdicts, unlabelled=frozenset(unlabelled),
-                                 services=_services_selecting(scope, judged.verdicts)),
-        applied=_applied_views(user, scope, judged), unreadable=judged.unreadable, unlabelled=unlabelled,
+        topology={} if tables_only else topology.layout(scope, judged.verdicts, unlabelled=frozenset(unlabelled),
+                                                        services=_services_selecting(scope, judged.verdicts)),
+        applied=[] if tables_only else _applied_views(user, scope, judged), unreadable=judged.unreadable,
+        unlabelled=unlabelled,
         can_edit=_can(user, "edit", scope), can_admin=access.allowed_everywhere(user, "admin"),
         filters={k: v for k, v in {"q": q, "ns": ns, "sort": sort, "cat": cat}.items() if v},
     )

@@ -82,7 +82,7 @@ def select(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
-FILTERS = ("q", "ns", "sort", "cat")
+FILTERS = ("q", "ns", "sort", "cat", "rows")  # rows=all: every row of the tables, not the first ROW_LIMIT
 
 
 def _state(request: HttpRequest) -> dict[str, str]:
@@ -94,10 +94,11 @@ def _state(request: HttpRequest) -> dict[str, str]:
     return {"since": span, "tab": tab, **{k: params.get(k, "").strip() for k in FILTERS if params.get(k, "").strip()}}
 
 
-def _context(request: HttpRequest, scope: engine.Scope) -> dict[str, Any]:
+def _context(request: HttpRequest, scope: engine.Scope, *, tables_only: bool = False) -> dict[str, Any]:
     state = _state(request)
     page = pages.network_page(request.user, scope, since=state["since"], q=state.get("q", ""),
-                              ns=state.get("ns", ""), sort=state.get("sort", "-connections"), cat=state.get("cat", ""))
+                              ns=state.get("ns", ""), sort=state.get("sort", "-connections"), cat=state.get("cat", ""),
+                              limit=None if state.get("rows") == "all" else pages.ROW_LIMIT, tables_only=tables_only)
     return {
         "page": page,
         "tab": state["tab"],
@@ -113,13 +114,14 @@ def _context(request: HttpRequest, scope: engine.Scope) -> dict[str, Any]:
 @_scoped
 @require_GET
 def network(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
-    context = _context(request, scope)
     target = request.htmx.target if request.htmx else None
     if target in ("panel-ingress", "panel-egress"):
+        # The table fragment shows neither the topology nor the applied policies: they are not computed.
+        context = _context(request, scope, tables_only=True)
         direction = target.removeprefix("panel-")
         return render(request, "policies/network.html#direction",
                       {**context, "d": getattr(context["page"], direction)})
-    return render(request, "policies/network.html", context)
+    return render(request, "policies/network.html", _context(request, scope))
 
 
 def _changed(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
