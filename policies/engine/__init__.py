@@ -5,6 +5,7 @@
   workload's pods (``labels``)
 - ``parse_policy``: NetworkPolicy manifest dict -> ``Policy`` (``PolicyError`` names policy and field)
 - ``Evaluator``: exact networking.k8s.io/v1 evaluation of connections
+- ``connectivity.connectivity``: the same answers for every ordered pod pair x (port, protocol) at once
 - ``generate_policy`` / ``generate_policies``: least-privilege policies from communications + draft
 - ``row_verdicts``: allowed/blocked per communication row under draft + applied policies
 - ``to_yaml``: multi-document YAML

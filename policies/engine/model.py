@@ -276,10 +276,11 @@ class SideVerdict:
     status: SideStatus
     isolated_by: tuple[str, ...] = ()
     admitted_by: tuple[str, ...] = ()
+    # Whether this side lets the connection through (not "denied"): worked out once, read per probe.
+    allows: bool = field(init=False, repr=False, compare=False, hash=False)
 
-    @property
-    def allows(self) -> bool:
-        return self.status != "denied"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allows", self.status != "denied")
 
     @property
     def policies(self) -> tuple[str, ...]:
@@ -296,3 +297,18 @@ class ProbeResult:
     @property
     def allowed(self) -> bool:
         return self.egress.allows and self.ingress.allows
+
+
+_new = object.__new__
+
+
+def probe_result(connection: Connection, egress: SideVerdict, ingress: SideVerdict) -> ProbeResult:
+    """``ProbeResult(connection, egress, ingress)``, equal to it, built without the frozen dataclass's
+    per-field ``object.__setattr__`` calls (a tenth of a probe's time otherwise). It fills the instance
+    dict directly, so ProbeResult must stay a plain (not slotted) dataclass without ``__post_init__``."""
+    result = _new(ProbeResult)
+    fields = result.__dict__
+    fields["connection"] = connection
+    fields["egress"] = egress
+    fields["ingress"] = ingress
+    return result

@@ -1,16 +1,18 @@
-"""Label selectors: parsing from manifest dicts, label syntax checks, and a memoising matcher.
+"""Label selectors: parsing from manifest dicts, label syntax checks, and an index of selectors.
 
-Evaluation asks "does selector S match labels L" millions of times with few distinct S and L, so
-``SelectorCache`` interns each distinct selector to a small int and memoises on (int, frozenset).
+Evaluation asks "which of these selectors match labels L" once per pod or namespace; ``SelectorIndex``
+answers it by looking up the labels L carries instead of testing every selector.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, NoReturn, TypeVar
 
 from policies.engine.model import OPERATORS, LabelSelector, Requirement
+
+T = TypeVar("T")
 
 # ``fail(path, message)`` raises the caller's error type with the caller's context (policy or case).
 Fail = Callable[[str, str], NoReturn]
@@ -105,29 +107,49 @@ def _parse_requirement(data: Any, path: str, fail: Fail) -> Requirement:
     return Requirement(key=key, operator=operator, values=tuple(sorted(set(values))))
 
 
-class SelectorCache:
-    """Interns selectors and memoises their matches against label sets."""
+class SelectorIndex(Generic[T]):
+    """The items whose selector matches a label map, without testing every selector.
 
-    def __init__(self) -> None:
-        self._ids: dict[LabelSelector, int] = {}
-        self._selectors: list[LabelSelector] = []
-        self._matches: dict[tuple[int, frozenset[tuple[str, str]]], bool] = {}
+    Each selector is filed under one label it requires: a ``matchLabels`` pair, else every value of an
+    ``In`` requirement, else the key of an ``Exists`` one; a selector that requires no label (empty, or
+    only ``NotIn``/``DoesNotExist``) is tested always. A query looks up the labels the pod carries, so it
+    tests only the selectors that can match; results keep the order the items were given in.
+    """
 
-    def intern(self, selector: LabelSelector) -> int:
-        sid = self._ids.get(selector)
-        if sid is None:
-            sid = len(self._selectors)
-            self._ids[selector] = sid
-            self._selectors.append(selector)
-        return sid
-
-    def matches(self, sid: int, label_set: frozenset[tuple[str, str]]) -> bool:
-        key = (sid, label_set)
-        hit = self._matches.get(key)
-        if hit is None:
-            hit = self._selectors[sid].matches(dict(label_set))
-            self._matches[key] = hit
-        return hit
+    def __init__(self, entries: Iterable[tuple[T, LabelSelector]]) -> None:
+        self._entries: list[tuple[T, LabelSelector]] = []
+        self._always: list[int] = []
+        self._by_pair: dict[tuple[str, str], list[int]] = {}
+        self._by_key: dict[str, list[int]] = {}
+        for position, (item, selector) in enumerate(entries):
+            self._entries.append((item, selector))
+            if selector.match_labels:
+                self._by_pair.setdefault(selector.match_labels[0], []).append(position)
+                continue
+            required = next((r for r in selector.match_expressions if r.operator == "In"), None)
+            if required is not None:
+                for value in required.values:
+                    self._by_pair.setdefault((required.key, value), []).append(position)
+                continue
+            exists = next((r for r in selector.match_expressions if r.operator == "Exists"), None)
+            if exists is not None:
+                self._by_key.setdefault(exists.key, []).append(position)
+                continue
+            self._always.append(position)
 
     def __len__(self) -> int:
-        return len(self._selectors)
+        return len(self._entries)
+
+    def matching(self, labels: Mapping[str, str]) -> list[T]:
+        """The items whose selector matches ``labels``, in the order they were given."""
+        candidates = set(self._always)
+        by_pair, by_key = self._by_pair, self._by_key
+        for pair in labels.items():
+            hit = by_pair.get(pair)
+            if hit:
+                candidates.update(hit)
+            hit = by_key.get(pair[0])
+            if hit:
+                candidates.update(hit)
+        entries = self._entries
+        return [entries[i][0] for i in sorted(candidates) if entries[i][1].matches(labels)]
