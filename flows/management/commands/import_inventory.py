@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
 from flows.ingest.inventory import InventoryError, read_sources
-from flows.models import Cluster, slug_validator
+from flows.management.commands._clusters import cluster_or_creatable
+from flows.models import Cluster
 from flows.store.inventory import apply_snapshot
 from flows.timespan import time_option
 
@@ -54,18 +54,7 @@ class Command(BaseCommand):
         when = time_option(observed_at, "--observed-at") or timezone.now()
         if files.count("-") > 1:
             raise CommandError("'-' (stdin) can be given only once", returncode=2)
-        target = Cluster.objects.filter(name=cluster).first()
-        if target is None:
-            if not create:
-                raise CommandError(
-                    f"cluster {cluster!r} does not exist; create it in the admin or with --create", returncode=1
-                )
-            try:
-                slug_validator(cluster)
-            except ValidationError:
-                raise CommandError(
-                    f"--cluster {cluster!r}: a cluster name is lower-case letters, digits and '-'", returncode=2
-                ) from None
+        target = cluster_or_creatable(cluster, create=create)
 
         # Everything is read and checked before anything is written: a bad item leaves the database as it was.
         try:

@@ -20,14 +20,14 @@ import argparse
 import os
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
 from flows.kube.api import ApiOptions, Backoff, KubeApi, KubeConfigError
 from flows.kube.sync import SyncResult, WatchResult, record_failure, sync_and_watch, sync_cluster, target_for
-from flows.models import Cluster, slug_validator
+from flows.management.commands._clusters import cluster_or_creatable
+from flows.models import Cluster
 
 
 def _positive(kind: type[int] | type[float]) -> Any:
@@ -83,18 +83,7 @@ class Command(BaseCommand):
     ) -> None:
         api_options: ApiOptions = options.get("api_options") or ApiOptions(
             page_size=page_size, timeout=timeout, backoff=Backoff(attempts=attempts, base_delay=retry_delay))
-        target = Cluster.objects.filter(name=cluster).first()
-        if target is None:
-            if not create:
-                raise CommandError(
-                    f"cluster {cluster!r} does not exist; create it in the admin or with --create", returncode=1
-                )
-            try:
-                slug_validator(cluster)
-            except ValidationError:
-                raise CommandError(
-                    f"--cluster {cluster!r}: a cluster name is lower-case letters, digits and '-'", returncode=2
-                ) from None
+        target = cluster_or_creatable(cluster, create=create)
         if kubeconfig and not kubeconfig.startswith("~"):
             # Saved on the cluster, the path must mean the same file to a worker started elsewhere.
             kubeconfig = os.path.abspath(kubeconfig)
