@@ -58,6 +58,8 @@ from flows.store.raw_flows import RAW_FLOW_WRITE_LOCK
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
+# PostgreSQL's work_mem for one aggregation run (per hash table or sort of its statements).
+AGGREGATION_WORK_MEM = "64MB"
 
 
 @dataclass
@@ -92,32 +94,58 @@ def _side_select(prefix: str) -> str:
 
 
 def _resolve_workload(prefix: str, ip: str) -> str:
-    """Resolution of one side to its top-level workload id.
+    """Resolution of one side of an observed connection (``a``) to its top-level workload id.
 
     Hubble names the pod as its agent saw it at that moment, so a pod it names that the inventory knows
-    comes first. Then the address history by IP and time, unless Hubble named another pod (the history
-    is stale: the address moved to a pod the inventory has not seen yet). Then Hubble's workload. ``ip`` is
-    the column holding the side's address (the server's after service translation).
+    comes first. Then the address history by IP at the connection's first event, unless Hubble named another
+    pod (the history is stale: the address moved to a pod the inventory has not seen yet). Then Hubble's
+    workload. ``ip`` is the column holding the side's address (the server's after service translation).
+    COALESCE evaluates its arguments lazily: the later lookups run only for what the earlier ones missed.
     """
     return f"""
     COALESCE(
       (SELECT p.workload_id FROM flows_pod p JOIN flows_namespace n ON n.id = p.namespace_id
-        WHERE n.cluster_id = %(cluster)s AND o.{prefix}_pod <> '' AND n.name = o.{prefix}_namespace
-          AND p.name = o.{prefix}_pod AND p.host_network = FALSE
+        WHERE n.cluster_id = %(cluster)s AND a.{prefix}_pod <> '' AND n.name = a.{prefix}_namespace
+          AND p.name = a.{prefix}_pod AND p.host_network = FALSE
         ORDER BY p.id DESC LIMIT 1),
       (SELECT p.workload_id FROM flows_podaddress pa JOIN flows_pod p ON p.id = pa.pod_id
-        WHERE pa.cluster_id = %(cluster)s AND pa.ip = {ip} AND pa.valid_from <= o.time
-          AND (pa.valid_to IS NULL OR pa.valid_to > o.time) AND (o.{prefix}_pod = '' OR p.name = o.{prefix}_pod)
+        WHERE pa.cluster_id = %(cluster)s AND pa.ip = {ip} AND pa.valid_from <= a.first_seen
+          AND (pa.valid_to IS NULL OR pa.valid_to > a.first_seen) AND (a.{prefix}_pod = '' OR p.name = a.{prefix}_pod)
         ORDER BY pa.valid_from DESC LIMIT 1),
       (SELECT COALESCE(w.parent_id, w.id) FROM flows_workload w JOIN flows_namespace n ON n.id = w.namespace_id
-        WHERE n.cluster_id = %(cluster)s AND o.{prefix}_workload_name <> '' AND n.name = o.{prefix}_namespace
-          AND w.kind = o.{prefix}_workload_kind AND w.name = o.{prefix}_workload_name
+        WHERE n.cluster_id = %(cluster)s AND a.{prefix}_workload_name <> '' AND n.name = a.{prefix}_namespace
+          AND w.kind = a.{prefix}_workload_kind AND w.name = a.{prefix}_workload_name
         LIMIT 1)
     )"""
 
 
+# What identifies a connection as the observers described it, before resolution: the client's address, port
+# and what Hubble said of it, the server's address and port (before service translation) and what Hubble said of it.
+_OBSERVED = ("protocol, c_ip, c_port, c_namespace, c_pod, c_workload_kind, c_workload_name, c_reserved, "
+             "s_ip, s_port, s_namespace, s_pod, s_workload_kind, s_workload_name")
+
+# Where an observed connection to a service address lands (``ServiceBackend``: one row per backend workload, so
+# the join may fan out). On PostgreSQL a LATERAL lookup, so that the plan is an index lookup per observed
+# connection whatever the statistics say: a freshly refreshed backend table has none, and the planner's guess of
+# one row made it scan every backend of the cluster for every row (``OFFSET 0`` keeps the planner from pulling the
+# subquery up into that plain join again). SQLite has no LATERAL and always joins
+# through the index.
+_BACKEND_JOIN = {
+    "postgresql": """LEFT JOIN LATERAL (
+      SELECT sb.workload_id, sb.address, sb.target_port FROM flows_servicebackend sb
+       WHERE sb.cluster_id = %(cluster)s AND sb.ip = a.s_ip AND sb.port = a.s_port AND sb.protocol = a.protocol
+      OFFSET 0
+    ) sb ON TRUE""",
+    "sqlite": """LEFT JOIN flows_servicebackend sb
+      ON sb.cluster_id = %(cluster)s AND sb.ip = a.s_ip AND sb.port = a.s_port AND sb.protocol = a.protocol""",
+}
+
 # The INSERT comes first (with the CTEs inside its SELECT) so that drivers report the row count.
-BUCKET_SQL = f"""
+# ``oriented`` and ``observed`` are MATERIALIZED: each is computed once, so that what follows compares plain
+# columns instead of re-evaluating the orientation CASE, and service translation and the lookups of resolution
+# run once per observed connection (a few per connection: the reports of its two ends may name its pods
+# differently), not once per packet event. A connection resolves as of its first event.
+_BUCKET_SQL = f"""
 INSERT INTO flows_communication
   (cluster_id, bucket, granularity, sealed, src_workload_id, src_ip, dst_workload_id, dst_ip, port, protocol,
    denied, node_local, connections, first_seen, last_seen)
@@ -161,39 +189,45 @@ judged AS (
   LEFT JOIN listen ld ON ld.ip = ev.dst_ip AND ld.port = ev.dst_port AND ld.protocol = ev.protocol
   LEFT JOIN listen ls ON ls.ip = ev.src_ip AND ls.port = ev.src_port AND ls.protocol = ev.protocol
 ),
-oriented AS (
+oriented AS MATERIALIZED (
   SELECT time, protocol, verdict,
 {_side_select("c")},
 {_side_select("s")}
   FROM judged
 ),
-translated AS (
-  SELECT o.*, sb.workload_id AS sb_wl,
-         COALESCE(NULLIF(sb.address, ''), o.s_ip) AS t_ip, COALESCE(sb.target_port, o.s_port) AS t_port
-  FROM oriented o
-  LEFT JOIN flows_servicebackend sb
-    ON sb.cluster_id = %(cluster)s AND sb.ip = o.s_ip AND sb.port = o.s_port AND sb.protocol = o.protocol
+observed AS MATERIALIZED (
+  SELECT {_OBSERVED},
+         MIN(time) AS first_seen, MAX(time) AS last_seen,
+         MAX(CASE WHEN verdict = 'DROPPED' THEN 1 ELSE 0 END) AS denied
+  FROM oriented
+  GROUP BY {_OBSERVED}
+),
+translated AS MATERIALIZED (
+  SELECT a.*, sb.workload_id AS sb_wl,
+         COALESCE(NULLIF(sb.address, ''), a.s_ip) AS t_ip, COALESCE(sb.target_port, a.s_port) AS t_port
+  FROM observed a
+  {{backend_join}}
 ),
 resolved AS MATERIALIZED (
-  SELECT o.time, o.protocol, o.verdict, o.c_ip, o.c_port, o.c_reserved,
-    {_resolve_workload("c", "o.c_ip")} AS c_wl,
-    COALESCE(o.sb_wl, {_resolve_workload("s", "o.t_ip")}) AS s_wl,
-    o.t_port AS port,
-    o.t_ip AS s_ip,
+  SELECT a.protocol, a.c_ip, a.c_port, a.c_reserved, a.first_seen, a.last_seen, a.denied,
+    {_resolve_workload("c", "a.c_ip")} AS c_wl,
+    COALESCE(a.sb_wl, {_resolve_workload("s", "a.t_ip")}) AS s_wl,
+    a.t_port AS port,
+    a.t_ip AS s_ip,
     (SELECT p.host_ip FROM flows_podaddress pa JOIN flows_pod p ON p.id = pa.pod_id
-      WHERE pa.cluster_id = %(cluster)s AND pa.ip = o.t_ip AND pa.valid_from <= o.time
-        AND (pa.valid_to IS NULL OR pa.valid_to > o.time)
+      WHERE pa.cluster_id = %(cluster)s AND pa.ip = a.t_ip AND pa.valid_from <= a.first_seen
+        AND (pa.valid_to IS NULL OR pa.valid_to > a.first_seen)
       ORDER BY pa.valid_from DESC LIMIT 1) AS s_host_ip
-  FROM translated o
+  FROM translated a
 ),
 conn AS (
   SELECT c_wl, CASE WHEN c_wl IS NULL THEN c_ip ELSE '' END AS c_unresolved,
          s_wl, CASE WHEN s_wl IS NULL THEN s_ip ELSE '' END AS s_unresolved,
          port, protocol, c_ip, c_port,
-         MAX(CASE WHEN verdict = 'DROPPED' THEN 1 ELSE 0 END) AS denied,
+         MAX(denied) AS denied,
          MAX(CASE WHEN (c_reserved = 'host' AND s_wl IS NOT NULL) OR c_ip = s_host_ip THEN 1 ELSE 0 END)
            AS node_local,
-         MIN(time) AS first_seen, MAX(time) AS last_seen
+         MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen
   FROM resolved
   GROUP BY c_wl, c_unresolved, s_wl, s_unresolved, port, protocol, c_ip, c_port
 )
@@ -202,6 +236,11 @@ SELECT %(cluster)s, %(bucket)s, 'hour', FALSE, c_wl, c_unresolved, s_wl, s_unres
 FROM conn
 GROUP BY c_wl, c_unresolved, s_wl, s_unresolved, port, protocol, denied, node_local
 """
+
+
+def bucket_sql() -> str:
+    """The statement that rebuilds one hour bucket, for this database."""
+    return _BUCKET_SQL.replace("{backend_join}", _BACKEND_JOIN[connection.vendor])
 
 
 def _db_datetime(value: datetime) -> object:
@@ -300,7 +339,7 @@ def _rebuild_bucket(cluster: Cluster, bucket: datetime) -> int:
         "bucket": _db_datetime(bucket),
     }
     with connection.cursor() as cursor:
-        cursor.execute(BUCKET_SQL, params)
+        cursor.execute(bucket_sql(), params)
         return cursor.rowcount
 
 
@@ -368,6 +407,10 @@ def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None
     result = AggregationResult(cluster=cluster.name)
     mark = _committed_high_water_mark(cluster)
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Room for the hash tables of an hour's events: the default 4 MB spills them to disk.
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'")
         state, _ = AggregationState.objects.get_or_create(cluster=cluster)
         # Serialises concurrent runs for one cluster (beat and a manual run) on PostgreSQL; SQLite's
         # IMMEDIATE transactions already serialise writers.

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from flows.aggregate import BUCKET_SQL
+from flows.aggregate import bucket_sql
 from flows.models import Cluster, IngestBatch, RawFlow
 from flows.retention import RetentionPolicy, apply_retention, ensure_partitions
 from flows.store import raw_flows
@@ -198,7 +198,7 @@ def test_the_bucket_read_touches_one_partition_and_the_watermark_its_index(clust
     start = datetime(2026, 11, 21, 10, tzinfo=UTC)
     params = {"cluster": cluster.id, "start": start, "end": start + timedelta(hours=1), "bucket": start}
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + BUCKET_SQL, params)
+        cursor.execute("EXPLAIN (FORMAT JSON) " + bucket_sql(), params)
         plan = cursor.fetchone()[0]
         cursor.execute("EXPLAIN (FORMAT JSON) SELECT MAX(id) FROM flows_rawflow WHERE cluster_id = %s", [cluster.id])
         watermark = cursor.fetchone()[0]
