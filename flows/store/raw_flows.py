@@ -28,6 +28,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from django.db import connection, transaction
 from django.db.models import Field
 
@@ -72,12 +74,13 @@ def store_records(
     stored = duplicates = 0
     # Fingerprint -> row; a dict drops repeats within the batch before they reach the database.
     batch: dict[str, tuple[Any, ...]] = {}
+    adapt_time = connection.ops.adapt_datetimefield_value
     for record in records:
         fingerprint = record.fingerprint
         if fingerprint in batch:
             duplicates += 1
             continue
-        batch[fingerprint] = _row(cluster.pk, record, fingerprint)
+        batch[fingerprint] = _row(cluster.pk, record, fingerprint, adapt_time)
         if len(batch) >= batch_size:
             new = _insert(list(batch.values()))
             stored += new
@@ -91,7 +94,7 @@ def store_records(
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> int:
-    """Insert rows, skipping those whose (cluster, fingerprint, time) is stored; return how many were new."""
+    """Insert rows, skipping those whose (cluster, time, fingerprint) is stored; return how many were new."""
     if connection.vendor != "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
             # sqlite3 runs executemany in C, without a round trip per row: the fastest way there.
@@ -106,14 +109,20 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
         # once, and the insert does not hold its locks while another creator waits.
         ensure_partitions_for(days)
         try:
-            # One statement per batch: each column travels as one array parameter, bound server-side by
-            # psycopg's own cursor (Django's default client-side cursor would quote every value in Python),
-            # and unnest() turns the arrays back into rows.
+            # The batch goes by COPY into a temporary staging table (no WAL, no index, emptied at commit),
+            # then one INSERT ... SELECT moves it over with the duplicate check. psycopg's own cursor writes
+            # the COPY rows in C; Django's cursor would quote every value in Python.
             with transaction.atomic(), connection.cursor() as cursor, psycopg.Cursor(cursor.connection) as raw:
                 # Before the sequence hands out ids: aggregation waits for batches in flight before it
                 # reads its watermark, so no id below the watermark can still be uncommitted.
                 raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", [RAW_FLOW_WRITE_LOCK])
-                raw.execute(_postgres_sql(), [list(column) for column in zip(*rows, strict=True)])
+                # Made in the batch's own transaction when missing: a pooler that hands each transaction to
+                # another server connection (PgBouncer's transaction mode) finds it there too.
+                raw.execute(_staging_sql())
+                with raw.copy(_copy_sql()) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                raw.execute(_move_sql())
                 return raw.rowcount
         except psycopg.errors.CheckViolation as exc:
             if not _is_missing_partition(exc) or attempt == PARTITION_RETRIES:
@@ -137,7 +146,7 @@ def _head() -> str:
 
 
 # The columns of the uniq_raw_flow constraint: a partitioned table's unique keys include its partition key.
-_TAIL = " ON CONFLICT (cluster_id, fingerprint, time) DO NOTHING"
+_TAIL = " ON CONFLICT (cluster_id, time, fingerprint) DO NOTHING"
 
 
 @lru_cache(maxsize=1)
@@ -145,12 +154,36 @@ def _sqlite_sql() -> str:
     return _head() + "VALUES (" + ", ".join(["%s"] * len(COLUMNS)) + ")" + _TAIL
 
 
+# PostgreSQL: the temporary table each batch is copied into before it is moved to the raw flows.
+STAGING_TABLE = "netsec_raw_flow_batch"
+# Columns held as JSON text in the batch, which the move casts to jsonb.
+_JSON_COLUMNS = ("dst_names", "dns_ips")
+
+
 @lru_cache(maxsize=1)
-def _postgres_sql() -> str:
-    # Arrays of the base type: a cast to varchar(n) would silently truncate a value the column refuses.
-    types = [f.db_type(connection) for f in _fields()]
-    arrays = ", ".join(f"%b::{'text' if t.startswith('varchar') else t}[]" for t in types)
-    return _head() + f"SELECT * FROM unnest({arrays})" + _TAIL
+def _staging_sql() -> str:
+    # The base types of the columns, without their lengths: a value the column refuses (too long) must fail
+    # in the move, naming the column, not be cut here. JSON travels as text, parsed once by the cast.
+    def base(field: Field) -> str:
+        kind = field.db_type(connection)
+        return "text" if kind.startswith("varchar") or field.column in _JSON_COLUMNS else kind
+    columns = ", ".join(f"{connection.ops.quote_name(f.column)} {base(f)}" for f in _fields())
+    return f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} ({columns}) ON COMMIT DELETE ROWS"
+
+
+@lru_cache(maxsize=1)
+def _copy_sql() -> str:
+    quote = connection.ops.quote_name
+    return f"COPY {STAGING_TABLE} ({', '.join(quote(f.column) for f in _fields())}) FROM STDIN"
+
+
+@lru_cache(maxsize=1)
+def _move_sql() -> str:
+    quote = connection.ops.quote_name
+    values = ", ".join(quote(f.column) + ("::jsonb" if f.column in _JSON_COLUMNS else "") for f in _fields())
+    # Emptied by the same statement: ON COMMIT DELETE ROWS alone would leave a batch in it when the caller's
+    # transaction spans several batches (each batch is then a savepoint, and nothing commits in between).
+    return f"WITH batch AS (DELETE FROM {STAGING_TABLE} RETURNING *) " + _head() + f"SELECT {values} FROM batch" + _TAIL
 
 
 # ------------------------------------------------------------------------------ day partitions (PostgreSQL)
@@ -262,14 +295,21 @@ def _create_partition(name: str, day: date) -> bool:
 _canonical_ip = lru_cache(maxsize=65536)(canonical_ip)
 
 
-def _row(cluster_id: int, record: FlowRecord, fingerprint: str) -> tuple[Any, ...]:
+_EMPTY_JSON_LIST = "[]"
+
+
+def _json_list(values: Iterable[str]) -> str:
+    """A list of strings as JSON text: the same text on both databases (SQLite stores it as it is)."""
+    return orjson.dumps(list(values)).decode() if values else _EMPTY_JSON_LIST
+
+
+def _row(cluster_id: int, record: FlowRecord, fingerprint: str, adapt_time: Callable[[datetime], Any]) -> tuple[Any, ...]:
     src, dst = record.source, record.destination
-    ops = connection.ops
     return (
         cluster_id,
         fingerprint,
         # The backend's own adaptation: naive UTC text on SQLite, an aware datetime on PostgreSQL.
-        ops.adapt_datetimefield_value(record.time),
+        adapt_time(record.time),
         record.verdict,
         record.protocol,
         _canonical_ip(src.ip),
@@ -283,9 +323,9 @@ def _row(cluster_id: int, record: FlowRecord, fingerprint: str) -> tuple[Any, ..
         src.namespace, src.pod, src.workload_kind, src.workload_name, src.reserved,
         dst.namespace, dst.pod, dst.workload_kind, dst.workload_name, dst.reserved,
         record.destination_service,
-        ops.adapt_json_value(list(record.destination_names), None),
+        _json_list(record.destination_names),
         record.dns_query,
-        ops.adapt_json_value([_canonical_ip(ip) for ip in record.dns_ips], None),
+        _json_list([_canonical_ip(ip) for ip in record.dns_ips]) if record.dns_ips else _EMPTY_JSON_LIST,
     )
 
 

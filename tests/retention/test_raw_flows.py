@@ -130,7 +130,7 @@ def test_the_table_is_partitioned_with_time_in_its_keys() -> None:
         cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                        "WHERE conrelid = 'flows_rawflow'::regclass AND contype IN ('p', 'u') ORDER BY conname")
         assert cursor.fetchall() == [("flows_rawflow_pkey", 'PRIMARY KEY (id, "time")'),
-                                     ("uniq_raw_flow", 'UNIQUE (cluster_id, fingerprint, "time")')]
+                                     ("uniq_raw_flow", 'UNIQUE (cluster_id, "time", fingerprint)')]
 
 
 @postgres_only
@@ -185,7 +185,6 @@ def test_a_batch_whose_partition_was_dropped_under_it_recreates_it(cluster: Clus
     name = partition_name(when.date())
     raw_flows._cache().add(name)  # this process believes the day exists ...
     with connection.cursor() as cursor:
-        connection.check_constraints()  # the foreign key checks of the first batch, deferred until now
         cursor.execute(f"DROP TABLE {name}")  # ... when another process's retention has dropped it
     assert store_records(cluster, records(when, 2, tag="second")) == (2, 0)
     assert name in partitions()
