@@ -22,8 +22,13 @@ FORMATS: dict[str, Callable[[Any, int], Result]] = {
 _BOM = b"\xef\xbb\xbf"
 
 
-def parse_lines(lines: Iterable[bytes | str], fmt: str, *, first_line: int = 1) -> Iterator[Result]:
+def parse_lines(
+    lines: Iterable[bytes | str], fmt: str, *, first_line: int = 1, start_of_input: bool = True
+) -> Iterator[Result]:
     """Yield exactly one result per input line, so that the caller can count lines by results.
+
+    ``first_line`` numbers the first of ``lines``; ``start_of_input`` says that it begins the input (a byte
+    order mark is allowed there only), false for a later part of an input parsed on its own.
 
     Lines are decoded one at a time (never the whole input), so memory does not grow with the input.
     A blank line is a ``Skipped``; a line that is not JSON is a ``LineError`` without a field.
@@ -36,7 +41,7 @@ def parse_lines(lines: Iterable[bytes | str], fmt: str, *, first_line: int = 1) 
         if not raw or raw.isspace():
             yield Skipped(number, "blank line")
             continue
-        if number == first_line:
+        if number == first_line and start_of_input:
             # Editors on Windows write a byte order mark, which orjson refuses.
             raw = raw.removeprefix(_BOM) if isinstance(raw, bytes) else raw.removeprefix("\ufeff")
         try:

@@ -29,7 +29,6 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-
 from django.db import connection, transaction
 from django.db.models import Field
 
@@ -303,7 +302,9 @@ def _json_list(values: Iterable[str]) -> str:
     return orjson.dumps(list(values)).decode() if values else _EMPTY_JSON_LIST
 
 
-def _row(cluster_id: int, record: FlowRecord, fingerprint: str, adapt_time: Callable[[datetime], Any]) -> tuple[Any, ...]:
+def _row(
+    cluster_id: int, record: FlowRecord, fingerprint: str, adapt_time: Callable[[datetime], Any]
+) -> tuple[Any, ...]:
     src, dst = record.source, record.destination
     return (
         cluster_id,
@@ -338,10 +339,14 @@ def ingest_lines(
     max_errors: int = 20,
     progress: Callable[[IngestSummary], None] | None = None,
     progress_every: int = 1024,
+    workers: int = 1,
 ) -> IngestSummary:
     """Parse and store one input; the summary counts every line once (stored, duplicate, skipped or
     malformed) and keeps the first ``max_errors`` errors, so that memory stays bounded however bad
-    the input is. ``progress`` is called every ``progress_every`` lines with the running summary."""
+    the input is. ``progress`` is called every ``progress_every`` lines with the running summary.
+
+    With ``workers`` > 1 the lines are parsed and stored by that many processes (``flows.store.parallel``)
+    when the database is PostgreSQL and no transaction is open; otherwise in this process."""
     summary = IngestSummary()
 
     def readable() -> Iterator[bytes | str]:
@@ -352,19 +357,33 @@ def ingest_lines(
         except (OSError, EOFError) as exc:
             summary.read_error = str(exc) or type(exc).__name__
 
-    def flows() -> Iterator[FlowRecord]:
-        for result in parse_lines(readable(), fmt):
-            summary.lines += 1
-            if isinstance(result, FlowRecord):
-                yield result
-            elif isinstance(result, LineError):
-                summary.malformed += 1
-                if len(summary.errors) < max_errors:
-                    summary.errors.append(result)
-            else:
-                summary.skipped += 1
-            if progress is not None and summary.lines % progress_every == 0:
-                progress(summary)
+    if workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        from flows.store.parallel import ingest_in_processes
 
-    summary.stored, summary.duplicates = store_records(cluster, flows(), batch_size)
+        return ingest_in_processes(cluster.pk, readable(), fmt, summary, workers=workers, batch_size=batch_size,
+                                   max_errors=max_errors, progress=progress)
+    records = counted(parse_lines(readable(), fmt), summary, max_errors, progress, progress_every)
+    summary.stored, summary.duplicates = store_records(cluster, records, batch_size)
     return summary
+
+
+def counted(
+    results: Iterable[FlowRecord | LineError | Any],
+    summary: IngestSummary,
+    max_errors: int,
+    progress: Callable[[IngestSummary], None] | None = None,
+    progress_every: int = 1024,
+) -> Iterator[FlowRecord]:
+    """The flow records among parse results, each result counted in ``summary`` (the first errors kept)."""
+    for result in results:
+        summary.lines += 1
+        if isinstance(result, FlowRecord):
+            yield result
+        elif isinstance(result, LineError):
+            summary.malformed += 1
+            if len(summary.errors) < max_errors:
+                summary.errors.append(result)
+        else:
+            summary.skipped += 1
+        if progress is not None and summary.lines % progress_every == 0:
+            progress(summary)

@@ -1,4 +1,4 @@
-"""manage.py import_flows --cluster C [--format hubble|netsec] FILE...   (design §6)
+"""manage.py import_flows --cluster C [--format hubble|netsec] [--workers N] FILE...   (design §6)
 
 Exit codes: 0 when every file was read (malformed lines are counted, reported and skipped; the
 summary says how many), 1 when the cluster does not exist or a file cannot be opened or read,
@@ -43,13 +43,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="rows per INSERT (bounds memory)"
         )
+        parser.add_argument(
+            "--workers", type=int, default=1,
+            help="processes that parse and store (PostgreSQL; SQLite stores from one process): about one per "
+                 "core the database server can spare",
+        )
         parser.add_argument("files", nargs="+", metavar="FILE", help="'-' reads stdin; a .gz file is unzipped")
 
     def handle(
-        self, *args: Any, cluster: str, fmt: str, batch_size: int, files: list[str], **options: Any
+        self, *args: Any, cluster: str, fmt: str, batch_size: int, workers: int, files: list[str], **options: Any
     ) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1", returncode=2)
+        if workers < 1:
+            raise CommandError("--workers must be at least 1", returncode=2)
         if files.count("-") > 1:
             raise CommandError("'-' (stdin) can be given only once", returncode=2)
         try:
@@ -73,7 +80,7 @@ class Command(BaseCommand):
             with _open(path, stdin) as stream:
                 summary = ingest_lines(
                     target, stream, fmt, batch_size=batch_size,
-                    max_errors=MAX_PRINTED_ERRORS - printed, progress=progress,
+                    max_errors=MAX_PRINTED_ERRORS - printed, progress=progress, workers=workers,
                 )
             if progress is not None:
                 progress.finish()
