@@ -114,16 +114,30 @@ def parse_object(obj: Any, line: int) -> FlowRecord | LineError | Skipped:
     return LineError(line, "", "not a Hubble flow: no 'flow' object and no flow fields (IP, l4, verdict)")
 
 
+# The paths of the fields that ``_flow`` reads, spelt out once per shape ("flow." of jsonpb, "" of the bare flow)
+# rather than for every line: error messages name them, the hot path only passes them on.
+_FLOW_FIELDS = ("IP", "l4", "IP.source", "IP.destination", "time", "is_reply", "node_name", "l7", "source",
+                "destination", "verdict", "traffic_direction", "destination_service", "destination_names", "uuid")
+_PATHS = {prefix: {name: prefix + name for name in _FLOW_FIELDS} for prefix in ("flow.", "")}
+# (prefix, protocol) -> paths of the L4 layer, its ports and its flags.
+_L4_PATHS = {
+    (prefix, protocol): (f"{prefix}l4.{protocol}", f"{prefix}l4.{protocol}.source_port",
+                         f"{prefix}l4.{protocol}.destination_port", f"{prefix}l4.{protocol}.flags")
+    for prefix in ("flow.", "") for protocol in _L4_PROTOCOLS
+}
+
+
 def _flow(flow: dict[str, Any], p: str, outer: dict[str, Any], line: int) -> FlowRecord | Skipped:
     """``p`` is the path prefix of the flow's fields in the line ("flow." or "" for the bare shape)."""
-    ip_layer = _object(flow.get("IP"), p + "IP")
-    l4 = _object(flow.get("l4"), p + "l4")
+    at = _PATHS[p]
+    ip_layer = _object(flow.get("IP"), at["IP"])
+    l4 = _object(flow.get("l4"), at["l4"])
     if ip_layer is None:
         if l4:
-            raise FieldError(p + "IP", "missing in a flow with an l4 layer")
+            raise FieldError(at["IP"], "missing in a flow with an l4 layer")
         return Skipped(line, "not an IP flow")
-    src_ip = f.ip(ip_layer.get("source"), p + "IP.source")
-    dst_ip = f.ip(ip_layer.get("destination"), p + "IP.destination")
+    src_ip = f.ip(ip_layer.get("source"), at["IP.source"])
+    dst_ip = f.ip(ip_layer.get("destination"), at["IP.destination"])
 
     protocol = ""
     layer: dict[str, Any] = {}
@@ -133,47 +147,46 @@ def _flow(flow: dict[str, Any], p: str, outer: dict[str, Any], line: int) -> Flo
     for name in _L4_PROTOCOLS:
         if layers.get(name) is not None:
             protocol = name
-            layer = _object(layers[name], f"{p}l4.{name}") or {}
             break
     if not protocol:
         return Skipped(line, "no TCP, UDP, SCTP or ICMP layer")
+    layer_path, src_port_path, dst_port_path, flags_path = _L4_PATHS[(p, protocol)]
+    layer = _object(layers[protocol], layer_path) or {}
     if protocol in f.PORT_PROTOCOLS:
-        lp = f"{p}l4.{protocol}."
-        src_port = f.port(_get(layer, "source_port", "sourcePort"), lp + "source_port")
-        dst_port = f.port(_get(layer, "destination_port", "destinationPort"), lp + "destination_port")
+        src_port = f.port(_get(layer, "source_port", "sourcePort"), src_port_path)
+        dst_port = f.port(_get(layer, "destination_port", "destinationPort"), dst_port_path)
         if protocol == "TCP":
-            tcp_flags = _tcp_flags(layer.get("flags"), lp + "flags")
+            tcp_flags = _tcp_flags(layer.get("flags"), flags_path)
 
     # The flow's own time is when the packet was seen; the response's time is only a fallback.
     if "time" in flow or "time" not in outer:
-        time = f.timestamp(flow.get("time"), p + "time")
+        time = f.timestamp(flow.get("time"), at["time"])
     else:
         time = f.timestamp(outer["time"], "time")
 
-    is_reply = f.optional_bool(_get(flow, "is_reply", "isReply"), p + "is_reply")
+    is_reply = f.optional_bool(_get(flow, "is_reply", "isReply"), at["is_reply"])
     if is_reply is None and flow.get("reply") is True:
         is_reply = True
 
     node = _get(flow, "node_name", "nodeName") or _get(outer, "node_name", "nodeName")
-    node_name = f.text(node, p + "node_name").rpartition("/")[2]
+    node_name = f.text(node, at["node_name"]).rpartition("/")[2]
 
-    dns_query, dns_ips = _dns(flow.get("l7"), p + "l7")
+    dns_query, dns_ips = _dns(flow.get("l7"), at["l7"])
     return FlowRecord(
         time=time,
         protocol=protocol,
-        source=_endpoint(flow.get("source"), src_ip, src_port, p + "source"),
-        destination=_endpoint(flow.get("destination"), dst_ip, dst_port, p + "destination"),
-        verdict=_verdict(flow.get("verdict"), p + "verdict"),
+        source=_endpoint(flow.get("source"), src_ip, src_port, at["source"]),
+        destination=_endpoint(flow.get("destination"), dst_ip, dst_port, at["destination"]),
+        verdict=_verdict(flow.get("verdict"), at["verdict"]),
         is_reply=is_reply,
         tcp_flags=tcp_flags,
-        traffic_direction=_direction(_get(flow, "traffic_direction", "trafficDirection"),
-                                     p + "traffic_direction"),
+        traffic_direction=_direction(_get(flow, "traffic_direction", "trafficDirection"), at["traffic_direction"]),
         node_name=node_name,
         destination_service=_service(_get(flow, "destination_service", "destinationService"),
-                                     p + "destination_service"),
+                                     at["destination_service"]),
         destination_names=f.dns_names(_get(flow, "destination_names", "destinationNames"),
-                                      p + "destination_names"),
-        event_id=f.text(flow.get("uuid"), p + "uuid", 200),
+                                      at["destination_names"]),
+        event_id=f.text(flow.get("uuid"), at["uuid"], 200),
         dns_query=dns_query,
         dns_ips=dns_ips,
     )
@@ -184,6 +197,14 @@ def _tcp_flags(value: Any, field: str) -> tuple[str, ...]:
     if not flags:
         return ()
     return tuple(sorted(name for name, on in flags.items() if on is True and name in f.TCP_FLAGS))
+
+
+def _name(obj: dict[str, Any], key: str, field: str, suffix: str, max_length: int = f.MAX_NAME) -> str:
+    """An optional string field of ``obj``; the field's path is only spelt out for the error (the hot path)."""
+    value = obj.get(key)
+    if value.__class__ is str and len(value) <= max_length:
+        return value
+    return f.text(value, field + suffix, max_length)
 
 
 def _endpoint(value: Any, ip: str, port: int | None, field: str) -> Endpoint:
@@ -197,13 +218,18 @@ def _endpoint(value: Any, ip: str, port: int | None, field: str) -> Endpoint:
             raise FieldError(field + ".workloads", "expected a list")
         # A pod has one top-level owner; Hubble lists it first.
         first = _object(workloads[0], field + ".workloads[0]") or {}
-        kind = f.text(first.get("kind"), field + ".workloads[0].kind", f.MAX_KIND)
-        name = f.text(first.get("name"), field + ".workloads[0].name")
+        kind = _name(first, "kind", field, ".workloads[0].kind", f.MAX_KIND)
+        name = _name(first, "name", field, ".workloads[0].name")
+    pod = obj.get("pod_name")
+    if pod is None:
+        pod = obj.get("podName")
+    if pod.__class__ is not str or len(pod) > f.MAX_NAME:
+        pod = f.text(pod, field + ".pod_name")
     return Endpoint(
         ip=ip,
         port=port,
-        namespace=f.text(obj.get("namespace"), field + ".namespace"),
-        pod=f.text(_get(obj, "pod_name", "podName"), field + ".pod_name"),
+        namespace=_name(obj, "namespace", field, ".namespace"),
+        pod=pod,
         workload_kind=kind,
         workload_name=name,
         reserved=_reserved(obj, field),
@@ -219,6 +245,12 @@ def _reserved(obj: dict[str, Any], field: str) -> str:
         return ""
     if not isinstance(labels, list):
         raise FieldError(field + ".labels", "expected a list of strings")
+    try:
+        # Most endpoints are pods, whose labels name no reserved identity: one pass in C tells.
+        if "reserved:" not in "\n".join(labels):
+            return ""
+    except TypeError:
+        pass  # an item that is not a string: looked at one by one below
     found = ""
     for label in labels:
         if isinstance(label, str) and label.startswith("reserved:"):
