@@ -1,4 +1,4 @@
-"""The ingest + aggregate benchmark: ``python -m bench.ingest [--flows 1000000] [--runs 1] [--quick]``.
+"""The ingest + aggregate benchmark: ``python -m bench.ingest [--flows 1000000] [--runs 3] [--workers N] [--quick]``.
 
 Figures are printed, with their ratios against the peer and the floor and the targets met or not; nothing is
 asserted. The machine is shared and has two cores: the figures of one run are noisy, look at the medians of
@@ -9,7 +9,9 @@ replicas, ``--flows`` Hubble jsonpb lines over 4 hours), each run on a fresh dat
 migrated template holding the cluster and its inventory; SQLite: a copy of such a file):
 
 * ``pg``: ``manage.py import_flows --format hubble`` then ``manage.py aggregate_flows`` on PostgreSQL (database
-  ``netsec_bench``), two timed subprocesses; wall time (Django's start-up included) and the peak RSS of each
+  ``netsec_bench``), two timed subprocesses, once with one importing process and once with ``--workers N``
+  (``--workers``, default the machine's cores; the faster of the two is the figure judged against the targets);
+  wall time (Django's start-up included) and the peak RSS of each
   (``os.wait4``);
 * ``sqlite``: the same on SQLite;
 * ``http``: the same file through ``POST /api/v1/clusters/<c>/flows`` of gunicorn (2 workers) on loopback against
@@ -416,18 +418,21 @@ class Bench:
 
     # ------------------------------------------------------------------------------------------- stages
 
-    def cli(self, ds: Dataset, vendor: str, template: Callable[[], Template]) -> None:
+    def cli(self, ds: Dataset, vendor: str, template: Callable[[], Template], workers: int = 1) -> None:
         lines = ds.shape.flows
-        imp = self.figure(f"{vendor}.import", f"{vendor} import_flows", lines)
-        agg = self.figure(f"{vendor}.aggregate", f"{vendor} aggregate_flows", lines)
-        total = self.figure(f"{vendor}.total", f"{vendor} ingest + aggregate", lines)
+        key = vendor if workers == 1 else f"{vendor}.workers"
+        how = vendor if workers == 1 else f"{vendor} --workers {workers}"
+        imp = self.figure(f"{key}.import", f"{how} import_flows", lines)
+        agg = self.figure(f"{key}.aggregate", f"{how} aggregate_flows", lines)
+        total = self.figure(f"{key}.total", f"{how} ingest + aggregate", lines)
         for run in self.runs():
             if vendor == "postgresql":
                 url = pg_fresh(DB, template().name)
             else:
                 url = sqlite_copy(Path(template().name), SCRATCH / "db" / "run.sqlite3")
             env = child_env(url)
-            first = manage("import_flows", "--cluster", CLUSTER, "--format", "hubble", str(ds.flows), env=env)
+            first = manage("import_flows", "--cluster", CLUSTER, "--format", "hubble", "--workers", str(workers),
+                           str(ds.flows), env=env)
             counts = imported(first.output)
             second = manage("aggregate_flows", "--cluster", CLUSTER, env=env)
             result = aggregated(second.output)
@@ -437,11 +442,11 @@ class Bench:
             agg.rss_mb.append(second.rss_mb)
             total.seconds.append(first.seconds + second.seconds)
             total.rss_mb.append(max(first.rss_mb, second.rss_mb))
-            self.facts[f"{vendor}.counts"] = counts | result
+            self.facts[f"{key}.counts"] = counts | result
             if run == 0:
                 idle = manage("aggregate_flows", "--cluster", CLUSTER, env=env)
-                self.facts[f"{vendor}.idle_aggregate_s"] = idle.seconds
-            self.say(f"  {vendor:10} run {run + 1}: import {first.seconds:6.1f} s ({lines / first.seconds:8,.0f} "
+                self.facts[f"{key}.idle_aggregate_s"] = idle.seconds
+            self.say(f"  {how:10} run {run + 1}: import {first.seconds:6.1f} s ({lines / first.seconds:8,.0f} "
                      f"lines/s, {first.rss_mb:5.0f} MB)  aggregate {second.seconds:6.1f} s ({second.rss_mb:5.0f} MB)"
                      f"  stored {counts['stored']:,}, malformed {counts['malformed']}, {result['buckets']} buckets, "
                      f"{result['communications']:,} communications")
@@ -654,7 +659,11 @@ class Bench:
             self.say(f"  {fig.label:44} {fig.median:8.1f} {fig.rate:10,.0f} {rss:>9} {vs_peer:>9} {vs_floor:>10}")
         self.say("")
         self.say("targets")
-        main = f.get("postgresql.total")
+        # The headline is the faster way to run the import on this machine: one process, or --workers.
+        candidates = [fig for key, fig in f.items() if key in ("postgresql.total", "postgresql.workers.total")]
+        main = min(candidates, key=lambda fig: fig.median) if candidates else None
+        if main:
+            self.say(f"  (the figure judged: {main.label})")
         if main and peer:
             speedup = peer.median / main.median
             self.verdict(f"ingest + aggregate (PostgreSQL) >= {PEER_SPEEDUP_TARGET:.0f}x faster than "
@@ -1059,7 +1068,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flows", type=int, default=1_000_000, help="lines of the generated file")
-    parser.add_argument("--runs", type=int, default=1, help="runs of each measurement (the median is shown)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (the median is shown)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="pg also runs import_flows --workers N (default: the cores; 1: one process only)")
     parser.add_argument("--quick", action="store_true", help="40,000 lines, 1 run, a small incremental cluster")
     parser.add_argument("--only", default=",".join(STAGES), help=f"stages, comma separated: {','.join(STAGES)}")
     parser.add_argument("--profile", action="store_true", help="also profile import and aggregation (py-spy)")
@@ -1148,7 +1159,12 @@ def main(argv: list[str] | None = None) -> int:
             sqlite["t"] = sqlite_tpl()
         return sqlite["t"]
 
-    stage("pg", lambda: bench.cli(ds, "postgresql", pg_tpl))
+    def pg() -> None:
+        bench.cli(ds, "postgresql", pg_tpl)
+        if args.workers > 1:
+            bench.cli(ds, "postgresql", pg_tpl, workers=args.workers)
+
+    stage("pg", pg)
     stage("sqlite", lambda: bench.cli(ds, "sqlite", sqlite_current))
 
     def http() -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -354,24 +354,34 @@ def _update_observed_ips(cluster: Cluster, start: datetime, end: datetime) -> No
         cluster=cluster, bucket__gte=start, bucket__lt=end
     ).values_list("src_ip", "dst_ip").distinct():
         unresolved.update(ip for ip in (src_ip, dst_ip) if ip)
-    window = RawFlow.objects.filter(cluster=cluster, time__gte=start, time__lt=end)
+    # One scan of the window for everything it tells about addresses: DNS answers, destination names, reserved
+    # identities (of the few events that carry any).
+    seen = (RawFlow.objects.filter(cluster=cluster, time__gte=start, time__lt=end)
+            .filter(~Q(dns_query="") & ~Q(dns_ips=[]) | ~Q(dst_names=[]) | ~Q(src_reserved="") | ~Q(dst_reserved=""))
+            .values_list("dns_query", "dns_ips", "dst_ip", "dst_names", "src_ip", "src_reserved", "dst_reserved")
+            .distinct())
     names: dict[str, set[str]] = defaultdict(set)
-    for query, answers in window.exclude(dns_query="").exclude(dns_ips=[]).values_list(
-            "dns_query", "dns_ips").distinct():
-        for ip in answers:
-            names[ip].add(query)
+    dst_names: dict[str, set[str]] = defaultdict(set)
+    src_identities: dict[str, str] = {}
+    dst_identities: dict[str, str] = {}
+    for query, answers, dst_ip, flow_names, src_ip, src_reserved, dst_reserved in seen:
+        if query and answers:
+            for ip in answers:
+                names[ip].add(query)
+        if flow_names:
+            dst_names[dst_ip].update(flow_names)
+        if src_reserved:
+            src_identities.setdefault(src_ip, src_reserved)
+        if dst_reserved:
+            dst_identities.setdefault(dst_ip, dst_reserved)
     unresolved.update(names)
     if not unresolved:
         return
-    for ip, seen in window.exclude(dst_names=[]).values_list("dst_ip", "dst_names").distinct():
+    for ip, flow_names in dst_names.items():
         if ip in unresolved:
-            names[ip].update(seen)
-    identities: dict[str, str] = {}
-    for side in ("src", "dst"):
-        pairs = window.exclude(**{f"{side}_reserved": ""}).values_list(f"{side}_ip", f"{side}_reserved")
-        for ip, identity in pairs.distinct():
-            if ip in unresolved:
-                identities[ip] = identity
+            names[ip].update(flow_names)
+    # Where an address was seen with two identities, the one it had as a destination wins.
+    identities = {ip: identity for ip, identity in (src_identities | dst_identities).items() if ip in unresolved}
     existing = {o.ip: o for o in ObservedIP.objects.filter(cluster=cluster, ip__in=unresolved)}
     to_create, to_update = [], []
     for ip in sorted(unresolved):
