@@ -192,11 +192,24 @@ def _flow(flow: dict[str, Any], p: str, outer: dict[str, Any], line: int) -> Flo
     )
 
 
+# The flag sets seen so far (as the items of Hubble's flags object) and what they mean: a handful repeat.
+_FLAG_SETS: dict[tuple[tuple[str, Any], ...], tuple[str, ...]] = {}
+
+
 def _tcp_flags(value: Any, field: str) -> tuple[str, ...]:
     flags = _object(value, field)
     if not flags:
         return ()
-    return tuple(sorted(name for name, on in flags.items() if on is True and name in f.TCP_FLAGS))
+    try:
+        key = tuple(flags.items())
+        return _FLAG_SETS[key]
+    except KeyError:
+        found = tuple(sorted(name for name, on in flags.items() if on is True and name in f.TCP_FLAGS))
+        if len(_FLAG_SETS) < 4096:  # bounded: memory stays flat whatever the input holds
+            _FLAG_SETS[key] = found
+        return found
+    except TypeError:  # a value that cannot be a key (a list, an object): never a flag that is on
+        return tuple(sorted(name for name, on in flags.items() if on is True and name in f.TCP_FLAGS))
 
 
 def _name(obj: dict[str, Any], key: str, field: str, suffix: str, max_length: int = f.MAX_NAME) -> str:
@@ -262,9 +275,14 @@ def _reserved(obj: dict[str, Any], field: str) -> str:
     return f.text(found, field + ".labels", f.MAX_RESERVED)
 
 
+_VERDICT_NAMES = {name: name for name in f.VERDICTS} | {"VERDICT_UNKNOWN": "UNKNOWN", "UNKNOWN": "UNKNOWN"}
+
+
 def _verdict(value: Any, field: str) -> str:
     if value is None:
         return "UNKNOWN"  # protojson omits the zero value, VERDICT_UNKNOWN
+    if value.__class__ is str and value in _VERDICT_NAMES:
+        return _VERDICT_NAMES[value]
     if isinstance(value, int) and not isinstance(value, bool):
         if value in _VERDICT_NUMBERS:
             return _VERDICT_NUMBERS[value]
