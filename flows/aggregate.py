@@ -53,7 +53,7 @@ from flows.models import (
     Service,
     ServiceBackend,
 )
-from flows.store.raw_flows import RAW_FLOW_WRITE_LOCK
+from flows.store.raw_flows import write_lock
 
 log = logging.getLogger(__name__)
 
@@ -400,14 +400,14 @@ def _committed_high_water_mark(cluster: Cluster) -> int | None:
     """The largest raw flow id below which every id is committed.
 
     PostgreSQL hands out sequence values in the order inserts start, not the order they commit: with two
-    imports running, id 200 can be visible while id 150 is not yet. Taking the ingest lock exclusively
-    waits for the batches in flight; every batch that starts later gets larger ids. SQLite has one
+    imports running, id 200 can be visible while id 150 is not yet. Taking the cluster's ingest lock exclusively
+    waits for its batches in flight; every batch that starts later gets larger ids. SQLite has one
     writer at a time, so ids are committed in order there.
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RAW_FLOW_WRITE_LOCK])
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [write_lock(cluster.id)])
         return RawFlow.objects.filter(cluster=cluster).aggregate(m=Max("id"))["m"]
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -35,6 +36,9 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 5, "retry_backoff_max": 30
          "max_retries": 5}
 # When the aggregation of a just-posted batch finds another run in progress, it tries again this much later.
 BUSY_COUNTDOWN = 10
+# The cache key that says a follow-up run of a cluster's aggregation is queued, and how long it may say so.
+FOLLOW_UP = "netsec:aggregate-follow-up:{}"
+FOLLOW_UP_TTL = BUSY_COUNTDOWN * 6
 # The most a sync makes aggregation rebuild: older raw flows are pruned (and their hours sealed) anyway.
 MAX_REBUILD = timedelta(days=settings.NETSEC_KEEP_RAW_FLOWS_DAYS)
 
@@ -63,8 +67,14 @@ def aggregate_flows(self, cluster_id: int | None = None, rebuild_seconds: int | 
         return [f"cluster {cluster_id}: gone"]
     with exclusive(f"aggregate:{cluster.id}", ttl=AGGREGATE_LIMIT + LOCK_MARGIN) as taken:
         if not taken:
-            # The run in progress may have read its watermark before this batch landed: look again soon.
-            raise self.retry(countdown=BUSY_COUNTDOWN, max_retries=30)
+            # The run in progress may have read its watermark before this batch landed: look again soon. One
+            # such follow-up per cluster is enough (it aggregates everything committed before it runs), so the
+            # batches posted during a long run do not each come back every few seconds; a rebuild always does.
+            follow_up = FOLLOW_UP.format(cluster.id)
+            if rebuild_seconds or self.request.retries or cache.add(follow_up, 1, timeout=FOLLOW_UP_TTL):
+                raise self.retry(countdown=BUSY_COUNTDOWN, max_retries=30)
+            return [f"{cluster.name}: skipped, a follow-up run is queued"]
+        cache.delete(FOLLOW_UP.format(cluster.id))  # before the watermark is read: a later batch queues a new one
         since = timezone.now() - timedelta(seconds=rebuild_seconds) if rebuild_seconds else None
         try:
             result = aggregate_cluster(cluster, rebuild_since=since)

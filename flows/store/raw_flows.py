@@ -38,8 +38,15 @@ from flows.iputil import canonical_ip
 from flows.models import Cluster, RawFlow
 
 DEFAULT_BATCH_SIZE = 5000
-# PostgreSQL advisory lock: shared by every batch insert, taken exclusively by aggregation for a moment.
+# PostgreSQL advisory lock, one per cluster (``write_lock``): shared by every batch insert of the cluster, taken
+# exclusively by the cluster's aggregation for a moment. Per cluster, so that aggregating one cluster never holds
+# up the imports of the others.
 RAW_FLOW_WRITE_LOCK = 0x6E657473  # "nets"
+
+
+def write_lock(cluster_id: int) -> int:
+    """The advisory lock key of a cluster's raw flow writes: "nets" and the cluster id, in one bigint."""
+    return RAW_FLOW_WRITE_LOCK << 32 | cluster_id & 0xFFFFFFFF
 # PostgreSQL advisory lock taken (per transaction) by whoever creates a day partition of the raw flows.
 PARTITION_LOCK = 0x6E657470  # "netp"
 # How often a batch retries after a partition it counted on was dropped under it.
@@ -93,7 +100,8 @@ def store_records(
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> int:
-    """Insert rows, skipping those whose (cluster, time, fingerprint) is stored; return how many were new."""
+    """Insert rows (all of one cluster), skipping those whose (cluster, time, fingerprint) is stored; return how
+    many were new."""
     if connection.vendor != "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
             # sqlite3 runs executemany in C, without a round trip per row: the fastest way there.
@@ -114,7 +122,7 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
             with transaction.atomic(), connection.cursor() as cursor, psycopg.Cursor(cursor.connection) as raw:
                 # Before the sequence hands out ids: aggregation waits for batches in flight before it
                 # reads its watermark, so no id below the watermark can still be uncommitted.
-                raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", [RAW_FLOW_WRITE_LOCK])
+                raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", [write_lock(rows[0][0])])
                 # Made in the batch's own transaction when missing: a pooler that hands each transaction to
                 # another server connection (PgBouncer's transaction mode) finds it there too.
                 raw.execute(_staging_sql())
