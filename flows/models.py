@@ -302,8 +302,9 @@ class RawFlow(models.Model):
     """One flow event as received, only syntax-checked. ``fingerprint`` makes re-sending a no-op.
 
     On PostgreSQL the table is partitioned by day on ``time`` (``flows.store.raw_flows``: pruning drops a
-    day's partition instead of deleting its rows), so its primary key is (id, time) there and the dedupe
-    key includes ``time``. The fingerprint already covers the time (it hashes it, or it is the observer's
+    day's partition instead of deleting its rows), so its primary key is (cluster_id, id, time) there (the cluster
+    first: a key that a database distributed by cluster can enforce) and the dedupe key includes ``time``. The
+    fingerprint already covers the time (it hashes it, or it is the observer's
     event id, whose time never changes), so (cluster, time, fingerprint) refuses exactly what
     (cluster, fingerprint) did for a re-sent event.
     """
@@ -354,6 +355,8 @@ class RawFlow(models.Model):
         # scattered every insert over the whole index), and the same index serves aggregation's scan of a
         # cluster's hour.
         constraints = [models.UniqueConstraint(fields=["cluster", "time", "fingerprint"], name="uniq_raw_flow")]
+        # SQLite's; on PostgreSQL the primary key (cluster_id, id, time) serves the same lookups, and the index is
+        # dropped there (migration 0009).
         indexes = [models.Index(fields=["cluster", "id"], name="raw_flow_cluster_id")]
 
     def __str__(self) -> str:
