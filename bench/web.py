@@ -9,7 +9,8 @@
      600 workloads of 20 namespaces ``team-NN`` and 400 unresolved addresses (public and private);
    - a few NetworkPolicies applied in the cluster (default deny, namespace allow, a policy per team).
 
-   With the defaults that is about 2.05 M hourly rows in ``flows_communication``.
+   With the defaults that is about 2.05 M hourly rows in ``flows_communication``. Then the day summaries of
+   ``flows.rollup`` are made (``refresh_rollup``), as aggregation makes them after it rebuilt hours.
 2. gunicorn serves the app on loopback with production settings (DEBUG off, no HTTPS redirect, plain cookies,
    ``CONN_MAX_AGE=60`` as deploy/configmap.yaml), 2 workers × 4 threads; a superuser's session cookie signs
    the load in.
@@ -208,6 +209,11 @@ def build(args: argparse.Namespace) -> dict:
         _sql_build(conn, workloads=args.workloads, mesh=args.mesh, peer_workloads=args.peer_workloads,
                    peer_ips=args.peer_ips, hours=args.hours, anchor=anchor)
         conn.commit()
+    # What aggregation does after it rebuilt hour buckets: the days that are over get their summaries.
+    code = ("import django; django.setup(); from flows.models import Cluster; from flows.rollup import refresh_rollup; "
+            f"refresh_rollup(Cluster.objects.get(name={CLUSTER!r}), since=Cluster.objects.get(name={CLUSTER!r})"
+            ".communication_set.order_by('bucket').values_list('bucket', flat=True).first())")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(), check=True)
     with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={DB}", autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         rows = conn.execute("SELECT count(*) FROM flows_communication").fetchone()[0]

@@ -199,3 +199,17 @@ class IngestBatchAdmin(DerivedAdmin):
     list_filter = ["cluster", "kind"]
     search_fields = ["key"]
     date_hierarchy = "created"
+
+
+@admin.register(models.CommunicationDay)
+class CommunicationDayAdmin(DerivedAdmin):
+    list_display = ["day", "src_workload", "src_ip", "dst_workload", "dst_ip", "port", "protocol", "connections",
+                    "cluster"]
+    list_filter = ["cluster"]
+    raw_id_fields = ["src_workload", "dst_workload"]
+
+
+@admin.register(models.RollupDay)
+class RollupDayAdmin(DerivedAdmin):
+    list_display = ["cluster", "day", "built"]
+    list_filter = ["cluster"]

@@ -53,6 +53,7 @@ from flows.models import (
     Service,
     ServiceBackend,
 )
+from flows.rollup import refresh_rollup
 from flows.store.raw_flows import write_lock
 
 log = logging.getLogger(__name__)
@@ -438,6 +439,8 @@ def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None
         result.sealed = sorted(_sealed_buckets(cluster, buckets))
         buckets.difference_update(result.sealed)
         if not buckets:
+            if rebuild_since is not None:
+                refresh_rollup(cluster, since=rebuild_since)  # the rebuild may have deleted buckets of past days
             if high is not None:
                 state.last_raw_flow_id = high
                 state.last_run = timezone.now()
@@ -448,6 +451,7 @@ def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None
         for bucket in result.buckets:
             result.communications += _rebuild_bucket(cluster, bucket)
         _update_observed_ips(cluster, result.buckets[0], result.buckets[-1] + HOUR)
+        refresh_rollup(cluster, result.buckets, since=rebuild_since)  # the day summaries of the days touched
         if high is not None:
             state.last_raw_flow_id = high
         state.last_run = timezone.now()

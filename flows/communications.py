@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Func, IntegerField, Max, Min, Q, QuerySet, Sum
+from django.db.models import Func, IntegerField, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
+from flows import rollup
 from flows.models import Communication, Pod, Service, Workload
 
 # Kinds a user may pick (design §6); ReplicaSet and Pod only for owners with no controller above them.
@@ -45,8 +46,16 @@ class Observed:
     connections: int
     first_seen: datetime
     last_seen: datetime
-    # Connections per bucket that has any, in order: an hour, or a whole day for a rolled-up day.
-    hours: tuple[tuple[datetime, int], ...] = ()
+    # Where ``hours`` counts from, and the database's text of the connections per hour (parsed when asked for).
+    origin: datetime | None = None
+    hour_text: str = ""
+    # The end of the row among the workloads asked for (its source for an outgoing row).
+    own_workload_id: int | None = None
+
+    @property
+    def hours(self) -> tuple[tuple[datetime, int], ...]:
+        """Connections per hour bucket that has any, in order (a rolled-up day's at the start of its day)."""
+        return _hours(self.origin, self.hour_text) if self.origin is not None else ()
 
 
 _GROUP = ("src_workload_id", "src_ip", "dst_workload_id", "dst_ip", "port", "protocol", "denied", "node_local")
@@ -98,46 +107,104 @@ def _moment(value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _uncovered(start: datetime, end: datetime, days: list[datetime]) -> list[Q]:
+    """Bucket ranges of the span that the summarised ``days`` (sorted, whole days inside it) leave to the
+    communications themselves, each with both bounds so that the (workload, bucket) indexes serve it."""
+    ranges: list[Q] = []
+    low, after = Q(bucket__gt=start - DAY), None
+    for day in days:
+        if day != after:  # a gap before this day (or the span's start)
+            ranges.append(low & Q(bucket__lt=day))
+        low, after = Q(bucket__gte=day + DAY), day + DAY
+    ranges.append(low & Q(bucket__lte=end))
+    return ranges
+
+
+def _sides(ids: list[int], ranges: list[Q]) -> Q:
+    """Either end among ``ids``, within one of ``ranges``: one index condition per side and range."""
+    out = Q(pk__in=[])
+    for side in ("src_workload_id__in", "dst_workload_id__in"):
+        for bucket_range in ranges:
+            out |= Q(**{side: ids}) & bucket_range
+    return out
+
+
 def observed(cluster_id: int, workload_ids: Iterable[int], start: datetime, end: datetime, *,
              slice_hours: int = 1) -> list[Observed]:
     """Communications of ``workload_ids`` with the hour buckets of [start, end] grouped per peer and port,
-    both directions, with their connections per slice of ``slice_hours`` hours from ``start`` (``hours``: the
-    start of each slice that has any, in order): one query, whatever the number of peers.
+    both directions, with their connections per hour (``Observed.hours``, read when asked for): one query,
+    whatever the number of peers.
 
-    The database groups twice: per key and slice, then per key, the slices gathered into one text column
-    ("slice:connections,..."), so that a week of hourly rows comes back as one row per peer and port."""
+    The whole days of the span that ``flows.rollup`` summarised are read from their summaries, the other hours
+    from the communications; the database groups both per key, the hours gathered into one text column, so
+    that a week of hourly rows comes back as one row per peer and port. ``slice_hours`` is accepted for
+    callers that group hours into slices themselves (the hours come back one by one)."""
     ids = list(workload_ids)
     if not ids:
         return []
-    slice_hours = max(1, int(slice_hours))
-    span = in_span(cluster_id, start, end).filter(Q(src_workload_id__in=ids) | Q(dst_workload_id__in=ids))
-    inner = (span.annotate(slice=_Slice("bucket", start, slice_hours)).values(*_GROUP, "slice")
-             .annotate(c=Sum("connections"), f=Min("first_seen"), l=Max("last_seen")).order_by())
-    sql, params = inner.query.sql_with_params()
+    days = rollup.summarised_days(cluster_id, start, end)
+    hourly = (in_span(cluster_id, start, end).filter(_sides(ids, _uncovered(start, end, days)))
+              .annotate(o=_Slice("bucket", start, 1)).values(*_GROUP, "o", "connections", "first_seen", "last_seen")
+              .order_by())
+    parts = [hourly.query.sql_with_params()]
+    if days:
+        summary = (rollup.CommunicationDay.objects.filter(cluster_id=cluster_id, day__in=days)
+                   .filter(Q(src_workload_id__in=ids) | Q(dst_workload_id__in=ids))
+                   .annotate(o=_Slice("day", start, 1))
+                   .values(*_GROUP, "o", "connections", "first_seen", "last_seen", "hours").order_by())
+        parts.append(summary.query.sql_with_params())
     qn = connection.ops.quote_name
     keys = ", ".join(qn(k) for k in _GROUP)
-    joined = ("GROUP_CONCAT(CAST({s} AS TEXT) || ':' || CAST(c AS TEXT), ',')" if connection.vendor == "sqlite"
-              else "STRING_AGG(CAST({s} AS TEXT) || ':' || CAST(c AS TEXT), ',')").format(s=qn("slice"))
-    outer = f"SELECT {keys}, SUM(c), MIN(f), MAX(l), {joined} FROM ({sql}) AS per_slice GROUP BY {keys}"
+    concat = "GROUP_CONCAT({}, ',')" if connection.vendor == "sqlite" else "STRING_AGG({}, ',')"
+    # Each part grouped per key first (a hash of a few thousand keys), then the parts together.
+    selects = [f"SELECT {keys}, SUM(connections) AS c, MIN(first_seen) AS f, MAX(last_seen) AS l, "
+               + concat.format("CAST(o AS TEXT) || ':' || CAST(connections AS TEXT)")
+               + f" AS t FROM ({parts[0][0]}) AS hourly GROUP BY {keys}"]
+    if days:
+        selects.append(f"SELECT {keys}, SUM(connections), MIN(first_seen), MAX(last_seen), "
+                       + concat.format(f"CAST(o AS TEXT) || '=' || {qn('hours')}")
+                       + f" FROM ({parts[1][0]}) AS summary GROUP BY {keys}")
+    if len(selects) == 1:
+        outer = selects[0]
+    else:
+        union = " UNION ALL ".join(selects)
+        outer = (f"SELECT {keys}, SUM(c), MIN(f), MAX(l), {concat.format('t')} FROM ({union}) AS span "
+                 f"GROUP BY {keys}")
+    params = tuple(p for _, part in parts for p in part)
     with connection.cursor() as cursor:
         cursor.execute(outer, params)
         rows = cursor.fetchall()
-    width = HOUR * slice_hours
     wanted = set(ids)
     out: list[Observed] = []
     for row in rows:
         src_w, src_ip, dst_w, dst_ip, port, protocol, denied, node_local, connections, first, last, text = row
-        slices = sorted((int(k), int(n)) for k, n in (part.split(":") for part in text.split(",")))
-        hours = tuple((start + width * k, n) for k, n in slices)
         first_seen, last_seen, denied, node_local = _moment(first), _moment(last), bool(denied), bool(node_local)
         # A workload talking to itself (or to another of the same scope) is a row of both tables.
         if src_w in wanted:
             out.append(Observed(True, dst_w, dst_ip, port, protocol, denied, node_local, int(connections),
-                                first_seen, last_seen, hours))
+                                first_seen, last_seen, start, text, src_w))
         if dst_w in wanted:
             out.append(Observed(False, src_w, src_ip, port, protocol, denied, node_local, int(connections),
-                                first_seen, last_seen, hours))
+                                first_seen, last_seen, start, text, dst_w))
     return out
+
+
+def _hours(origin: datetime, text: str) -> tuple[tuple[datetime, int], ...]:
+    """``"o:n,o=h:n h:n,..."`` (hours from ``origin``; a summarised day's hours from its own offset) as
+    (hour, connections) in order, each hour once."""
+    counts: dict[int, int] = {}
+    for item in text.split(",") if text else ():
+        base, sep, rest = item.partition("=")
+        if sep:
+            offset = int(base)
+            for pair in rest.split(" "):
+                hour, _, n = pair.partition(":")
+                key = offset + int(hour)
+                counts[key] = counts.get(key, 0) + int(n)
+        else:
+            hour, _, n = item.partition(":")
+            counts[int(hour)] = counts.get(int(hour), 0) + int(n)
+    return tuple((origin + HOUR * k, n) for k, n in sorted(counts.items()))
 
 
 def service_workload_ids(service: Service) -> list[int]:

@@ -610,3 +610,7 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster} {self.kind} {self.key}"
+
+
+# The day summaries of communications live beside the code that keeps them; imported here so Django knows them.
+from flows.rollup import CommunicationDay, RollupDay  # noqa: E402, F401

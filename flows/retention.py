@@ -51,6 +51,7 @@ from flows.models import (
     Service,
     Workload,
 )
+from flows.rollup import expire_rollup, refresh_rollup
 from flows.store.raw_flows import attached_partitions, ensure_partitions_for, forget_partitions, partition_name
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,8 @@ def apply_retention(now: datetime | None = None, *, policy: RetentionPolicy | No
     _prune_raw_flows(clusters, cut.raw, policy.batch, dry_run, result)
     for cluster in clusters:
         result.communications_expired += _expire_communications(cluster, cut.daily, policy.batch, dry_run)
+        if not dry_run:
+            expire_rollup(cluster, cut.daily)
         rolled, daily = _roll_up(cluster, cut.daily, cut.hourly, dry_run)
         result.rolled_up += rolled
         result.daily_rows += daily
@@ -335,6 +338,7 @@ def _roll_up(cluster: Cluster, after: datetime, before: datetime, dry_run: bool)
             rolled += n
             merged, _ = of_day.filter(id__lte=top, granularity=DAILY).delete()
             made -= merged
+            refresh_rollup(cluster, [day])  # the day's activity moved to its daily row
     return rolled, made
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from flows.classify import IPClassifier, IPInfo
 from flows.communications import SCOPE_KINDS, Observed, observed, service_workload_ids
@@ -184,6 +185,41 @@ def _activity(hours: Iterable[tuple[datetime, int]], start: datetime, until: dat
     return tuple(out)
 
 
+class Activity(Sequence[int]):
+    """A row's activity strip, worked out from its hours the first time it is read: a table shows the strip
+    of the rows it renders only, while policies and verdicts are made from every row."""
+
+    __slots__ = ("_cells", "_source")
+
+    def __init__(self, source: Observed, start: datetime, until: datetime) -> None:
+        self._source: tuple[Observed, datetime, datetime] | None = (source, start, until)
+        self._cells: tuple[int, ...] = ()
+
+    def _values(self) -> tuple[int, ...]:
+        if self._source is not None:
+            o, start, until = self._source
+            self._cells, self._source = _activity(o.hours, start, until), None
+        return self._cells
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._values()[index]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._values())
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return repr(self._values())
+
+
 def classifier(cluster_id: int) -> IPClassifier:
     """What ``observed_rows`` classifies addresses with; one can serve every scope of a cluster in a run."""
     return IPClassifier(Cluster.objects.get(pk=cluster_id))
@@ -193,27 +229,41 @@ def observed_rows(scope: engine.Scope, *, since: timedelta, until: datetime,
                   addresses: IPClassifier | None = None) -> list[engine.CommunicationRow]:
     """The rows of both tables of a scope over the span, most connections first, ``included`` False (the
     draft decides it). Addresses of one selectorless Service are one row: they are allowed together."""
-    addresses = addresses or classifier(scope.cluster_id)
+    return observed_rows_many([scope], since=since, until=until, addresses=addresses)[0]
+
+
+def observed_rows_many(scopes: list[engine.Scope], *, since: timedelta, until: datetime,
+                       addresses: IPClassifier | None = None) -> list[list[engine.CommunicationRow]]:
+    """``observed_rows`` of each scope (of one cluster), in the same queries whatever their number: what a
+    namespace's policies are made from."""
+    if not scopes:
+        return []
+    addresses = addresses or classifier(scopes[0].cluster_id)
     cluster = addresses.cluster
     start = span_start(since, until)
-    # The database sums the hours of each cell of the activity strip: a row per peer and port comes back.
-    found = observed(cluster.id, scope.workload_ids, start, until, slice_hours=_cells(start, until)[1])
+    owners: dict[int, list[int]] = defaultdict(list)  # workload id -> indexes of the scopes it is part of
+    for index, scope in enumerate(scopes):
+        for workload_id in scope.workload_ids:
+            owners[workload_id].append(index)
+    found = observed(cluster.id, owners, start, until, slice_hours=_cells(start, until)[1])
     peers = Workload.objects.select_related("namespace").in_bulk(
         {o.peer_workload_id for o in found if o.peer_workload_id})
     facts = _pods_of(peers.values())
     workload_peers = {pk: _peer(w, facts[pk]) for pk, w in peers.items()}
-    infos = addresses.classify_many(o.peer_ip for o in found if not o.peer_workload_id)
+    infos = addresses.classify_many({o.peer_ip for o in found if not o.peer_workload_id})
 
-    rows: dict[str, engine.CommunicationRow] = {}
+    tables: list[dict[str, engine.CommunicationRow]] = [{} for _ in scopes]
     for o in found:
         peer = workload_peers[o.peer_workload_id] if o.peer_workload_id else _address_peer(infos[o.peer_ip])
-        row = _row(o, peer, _activity(o.hours, start, until))
-        seen = rows.get(row.key)
-        rows[row.key] = row if seen is None else _merge(seen, row)
-    return sorted(rows.values(), key=lambda r: (-r.connections, r.key))
+        row = _row(o, peer, Activity(o, start, until))
+        for index in owners[o.own_workload_id]:
+            rows = tables[index]
+            seen = rows.get(row.key)
+            rows[row.key] = row if seen is None else _merge(seen, row)
+    return [sorted(rows.values(), key=lambda r: (-r.connections, r.key)) for rows in tables]
 
 
-def _row(o: Observed, peer: engine.RowPeer, activity: tuple[int, ...]) -> engine.CommunicationRow:
+def _row(o: Observed, peer: engine.RowPeer, activity: Sequence[int]) -> engine.CommunicationRow:
     return engine.CommunicationRow(
         direction="egress" if o.outgoing else "ingress", peer=peer, port=o.port, protocol=o.protocol,
         included=False, denied_in_cluster=o.denied, node_local=o.node_local, connections=o.connections,

@@ -17,7 +17,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseLocation
 
@@ -96,6 +98,7 @@ def _state(request: HttpRequest) -> dict[str, str]:
 
 def _context(request: HttpRequest, scope: engine.Scope, *, tables_only: bool = False) -> dict[str, Any]:
     state = _state(request)
+    names = [scope.cluster, scope.namespace, scope.kind, scope.name]
     page = pages.network_page(request.user, scope, since=state["since"], q=state.get("q", ""),
                               ns=state.get("ns", ""), sort=state.get("sort", "-connections"), cat=state.get("cat", ""),
                               limit=None if state.get("rows") == "all" else pages.ROW_LIMIT, tables_only=tables_only)
@@ -108,6 +111,9 @@ def _context(request: HttpRequest, scope: engine.Scope, *, tables_only: bool = F
         "modes": list(engine.MODE_LABELS.items()),
         "page_url": _page_url(scope.cluster, scope.namespace, scope.kind, scope.name, **state),
         "base_url": reverse("network", args=[scope.cluster, scope.namespace, scope.kind, scope.name]),
+        # What every row's forms repeat, made once per page rather than once per row.
+        "row_urls": {name.replace("-", "_"): reverse(name, args=names) for name in ("set-rows", "name-address")},
+        "state_inputs": mark_safe(render_to_string("policies/_state.html", {"state": state})),  # noqa: S308
     }
 
 

@@ -381,7 +381,7 @@ ADMIN_RIGHTS = {
     "flows.pod": "v", "flows.podaddress": "v", "flows.networkpolicy": "v", "flows.rawflow": "v",
     "flows.communication": "v", "flows.ipalias": "vacd", "flows.cidrconfig": "vacd", "flows.observedip": "v",
     "flows.servicebackend": "v", "flows.aggregationstate": "v", "flows.namespacegrant": "vacd",
-    "flows.ingestbatch": "v",
+    "flows.ingestbatch": "v", "flows.communicationday": "v", "flows.rollupday": "v",
     "policies.draft": "vacd", "policies.draftrevision": "vacd", "policies.apitoken": "vcd", "policies.auditevent": "v",
     "auth.user": "vacd", "auth.group": "vacd",
 }

@@ -10,7 +10,7 @@ decisions, warnings, verdicts, the page): two rows never share it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -173,7 +173,7 @@ class CommunicationRow:
     first_seen: datetime | None = field(default=None, compare=False)
     last_seen: datetime | None = field(default=None, compare=False)
     # Connections per equal slice of the span, oldest first (at most 48): when over the span it happened.
-    activity: tuple[int, ...] = field(default=(), compare=False)
+    activity: Sequence[int] = field(default=(), compare=False)
 
     @property
     def key(self) -> str:
