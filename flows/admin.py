@@ -209,6 +209,11 @@ class CommunicationDayAdmin(DerivedAdmin):
     raw_id_fields = ["src_workload", "dst_workload"]
 
 
+@admin.register(models.DataVersion)
+class DataVersionAdmin(DerivedAdmin):
+    list_display = ["cluster", "version"]
+
+
 @admin.register(models.RollupDay)
 class RollupDayAdmin(DerivedAdmin):
     list_display = ["cluster", "day", "built"]

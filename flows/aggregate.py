@@ -40,7 +40,7 @@ from django.db.models import F, Max, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from flows import apiserver
+from flows import apiserver, versions
 from flows.iputil import ip_key
 from flows.models import (
     AggregationState,
@@ -441,6 +441,7 @@ def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None
         if not buckets:
             if rebuild_since is not None:
                 refresh_rollup(cluster, since=rebuild_since)  # the rebuild may have deleted buckets of past days
+                versions.bump([cluster.pk])
             if high is not None:
                 state.last_raw_flow_id = high
                 state.last_run = timezone.now()
@@ -452,6 +453,7 @@ def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None
             result.communications += _rebuild_bucket(cluster, bucket)
         _update_observed_ips(cluster, result.buckets[0], result.buckets[-1] + HOUR)
         refresh_rollup(cluster, result.buckets, since=rebuild_since)  # the day summaries of the days touched
+        versions.bump([cluster.pk])  # what pages keep of the cluster's communications is out of date
         if high is not None:
             state.last_raw_flow_id = high
         state.last_run = timezone.now()

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class FlowsConfig(AppConfig):
     name = "flows"
     verbose_name = "Inventory and flows"
+
+    def ready(self) -> None:
+        from flows import versions
+
+        versions.connect_signals()

@@ -614,3 +614,4 @@ class IngestBatch(models.Model):
 
 # The day summaries of communications live beside the code that keeps them; imported here so Django knows them.
 from flows.rollup import CommunicationDay, RollupDay  # noqa: E402, F401
+from flows.versions import DataVersion  # noqa: E402, F401

@@ -37,6 +37,7 @@ from django.db.models import Exists, Max, Min, OuterRef, QuerySet
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
+from flows import versions
 from flows.models import (
     AggregationState,
     Cluster,
@@ -178,6 +179,8 @@ def apply_retention(now: datetime | None = None, *, policy: RetentionPolicy | No
     for cluster in clusters:
         for name, n in _prune_inventory(cluster, cut.raw, min(policy.batch, MAX_ID_BATCH), dry_run).items():
             result.inventory[name] = result.inventory.get(name, 0) + n
+    if not dry_run and (result.communications_expired or result.rolled_up):
+        versions.bump(c.pk for c in clusters)  # after the changes committed: what pages kept is out of date
     log.info("%s", result)
     return result
 

@@ -18,7 +18,7 @@ from flows.classify import IPClassifier, IPInfo
 from flows.communications import SCOPE_KINDS, Observed, observed, service_workload_ids
 from flows.iputil import ip_key
 from flows.models import Cluster, ContainerPort, Namespace, NetworkPolicy, Pod, PodAddress, Service, Workload
-from policies import engine
+from policies import engine, memo
 from policies.models import Draft, ManualRule
 
 
@@ -235,12 +235,20 @@ def observed_rows(scope: engine.Scope, *, since: timedelta, until: datetime,
 def observed_rows_many(scopes: list[engine.Scope], *, since: timedelta, until: datetime,
                        addresses: IPClassifier | None = None) -> list[list[engine.CommunicationRow]]:
     """``observed_rows`` of each scope (of one cluster), in the same queries whatever their number: what a
-    namespace's policies are made from."""
+    namespace's policies are made from. Kept under the cluster's data version (``policies.memo``): they are a
+    function of the data, the scopes' workloads, the span's first hour and the hour of ``until``."""
     if not scopes:
         return []
-    addresses = addresses or classifier(scopes[0].cluster_id)
-    cluster = addresses.cluster
     start = span_start(since, until)
+    parts = (tuple(tuple(s.workload_ids) for s in scopes), start, until.replace(minute=0, second=0, microsecond=0),
+             since)
+    return memo.kept(scopes[0].cluster_id, "rows", parts,
+                     lambda: _observed_rows_many(scopes, start, until, addresses or classifier(scopes[0].cluster_id)))
+
+
+def _observed_rows_many(scopes: list[engine.Scope], start: datetime, until: datetime, addresses: IPClassifier
+                        ) -> list[list[engine.CommunicationRow]]:
+    cluster = addresses.cluster
     owners: dict[int, list[int]] = defaultdict(list)  # workload id -> indexes of the scopes it is part of
     for index, scope in enumerate(scopes):
         for workload_id in scope.workload_ids:

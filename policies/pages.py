@@ -20,7 +20,7 @@ from flows.classify import CATEGORIES
 from flows.communications import SCOPE_KINDS
 from flows.models import Cluster, Communication, Namespace, Service, Workload
 from flows.timespan import parse_span
-from policies import adapter, engine, services, topology
+from policies import adapter, engine, memo, services, topology
 from policies.models import Draft
 
 SPANS: dict[str, str] = {"1h": "1 hour", "6h": "6 hours", "12h": "12 hours", "24h": "24 hours", "7d": "7 days"}
@@ -126,11 +126,18 @@ def workloads(user: Any, *, cluster: str = "", namespace: str = "", kind: str = 
 def topology_of(user: Any, scope: engine.Scope, *, since: timedelta, until: datetime | None = None
                 ) -> dict[str, Any]:
     """The topology of a workload with the verdicts of its edges (what the page's graph draws)."""
-    judged = services.verdicts(user, scope, since=since, until=until)
-    unlabelled = frozenset(w.namespace for w in judged.generated.warnings
-                           if w.code == "namespace-unlabelled" and w.namespace)
-    return topology.layout(scope, judged.verdicts, unlabelled=unlabelled,
-                           services=_services_selecting(scope, judged.verdicts))
+    until = until or timezone.now()
+    stamp = services.stamp(user, scope)  # refuses a user who may not view the scope
+
+    def made() -> dict[str, Any]:
+        judged = services.verdicts(user, scope, since=since, until=until)
+        unlabelled = frozenset(w.namespace for w in judged.generated.warnings
+                               if w.code == "namespace-unlabelled" and w.namespace)
+        return topology.layout(scope, judged.verdicts, unlabelled=unlabelled,
+                               services=_services_selecting(scope, judged.verdicts))
+
+    # Kept with the verdicts it is drawn from (for the minute, over the same data).
+    return memo.kept(scope.cluster_id, "topology", (stamp, since, until.replace(second=0, microsecond=0)), made)
 
 
 def applied_policies(user: Any, scope: engine.Scope, *, since: timedelta, until: datetime | None = None
@@ -392,6 +399,15 @@ def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, un
         can_edit=_can(user, "edit", scope), can_admin=access.allowed_everywhere(user, "admin"),
         filters={k: v for k, v in {"q": q, "ns": ns, "sort": sort, "cat": cat}.items() if v},
     )
+
+
+def kept_fragment(user: Any, scope: engine.Scope, request_key: object, render: Callable[[], str]) -> str:
+    """A rendered part of a scope's page, kept for the minute (``policies.memo``) under everything it shows:
+    the cluster's data, the draft, what the user may see, the user and ``request_key`` (the request's path and
+    target). "6 d ago" is then at most a minute old."""
+    minute = timezone.now().replace(second=0, microsecond=0)
+    parts = (services.stamp(user, scope), getattr(user, "pk", None), request_key, minute)
+    return memo.kept(scope.cluster_id, "fragment", parts, render)
 
 
 def _services_selecting(scope: engine.Scope, verdicts: list[engine.RowVerdict]) -> dict[str, list[str]]:

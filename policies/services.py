@@ -32,7 +32,7 @@ from flows import access
 from flows.classify import API_SERVER, API_SERVICE, IPClassifier
 from flows.iputil import canonical_cidr
 from flows.models import CIDRConfig, Cluster, IPAlias, Namespace
-from policies import adapter, engine
+from policies import adapter, engine, memo
 from policies.adapter import ScopeError
 from policies.models import ApiToken, AuditEvent, Draft, DraftRevision, ManualRule, RowDecision
 
@@ -434,10 +434,18 @@ def generate(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
 def policy_file(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN) -> tuple[str, str]:
     """(file name, YAML) of the scope's policy to download: downloading is an Editor's (design §9)."""
     _require(user, "edit", scope, "downloading a policy")
-    generated = generate(user, scope, since=since)
-    if generated.result is None:
-        raise ValueError(generated.error)
-    return f"{generated.result.name}.yaml", generated.yaml
+    until = timezone.now()
+
+    def made() -> tuple[str, str] | str:
+        generated = generate(user, scope, since=since, until=until)
+        return generated.error if generated.result is None else (f"{generated.result.name}.yaml", generated.yaml)
+
+    # Kept for the minute, as the verdicts are (the same draft over the same data gives the same text).
+    minute = until.replace(second=0, microsecond=0)
+    found = memo.kept(scope.cluster_id, "policy-file", (stamp(user, scope), since, minute), made)
+    if isinstance(found, str):
+        raise ValueError(found)
+    return found
 
 
 def namespace_policy_files(user: Any, cluster: str, namespace: str, *, since: timedelta = DEFAULT_SPAN
@@ -449,9 +457,19 @@ def namespace_policy_files(user: Any, cluster: str, namespace: str, *, since: ti
         return []
     _require(user, "edit", scopes[0], "downloading policies")
     _require(user, "view", scopes[0], "reading a policy")
-    addresses = adapter.classifier(scopes[0].cluster_id)
-    hider = _hider(user, scopes[0])
     until = timezone.now()
+    hider = _hider(user, scopes[0])
+    drafts = tuple(Draft.objects.filter(namespace_id=scopes[0].namespace_id).order_by("pk")
+                   .values_list("pk", "updated_at"))
+    parts = (repr(scopes), drafts, None if hider.visible is None else tuple(sorted(hider.visible)), since,
+             until.replace(second=0, microsecond=0))
+    return memo.kept(scopes[0].cluster_id, "namespace-files", parts,
+                     lambda: _namespace_policy_files(scopes, hider, since, until))
+
+
+def _namespace_policy_files(scopes: list[engine.Scope], hider: _Hider, since: timedelta, until: datetime
+                            ) -> list[tuple[str, str]]:
+    addresses = adapter.classifier(scopes[0].cluster_id)
     # One read for the whole namespace: its drafts, and the communications of all its workloads.
     drafts = {(d.scope_kind, d.scope_name): d for d in Draft.objects.filter(namespace_id=scopes[0].namespace_id)
               .prefetch_related("decisions", "manual_rules")}
@@ -492,10 +510,30 @@ def read_applied(cluster_id: int) -> tuple[list[engine.Policy], list[engine.Poli
     return policies, unreadable
 
 
+def stamp(user: Any, scope: engine.Scope) -> tuple:
+    """What a user's view of a scope depends on besides the cluster's data (``flows.versions``) and the span:
+    the scope, the last change of its draft and the namespaces the user may see. What is kept of a view
+    (``policies.memo``) is kept under it. Only for a user who may view the scope (checked here)."""
+    _require(user, "view", scope, "reading a policy")
+    hider = _hider(user, scope)
+    draft = (Draft.objects.filter(namespace_id=scope.namespace_id, scope_kind=scope.kind, scope_name=scope.name)
+             .values_list("pk", "updated_at").first())
+    return repr(scope), draft, None if hider.visible is None else tuple(sorted(hider.visible))
+
+
 def verdicts(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN, until: datetime | None = None
              ) -> Verdicts:
     """Per-row verdicts for the tables and the topology: red when the draft plus the applied policies would
-    deny the row. They are judged on the real peers, whatever the user may see of them."""
+    deny the row. They are judged on the real peers, whatever the user may see of them.
+
+    Kept for the minute (``policies.memo``): the same scope, span, draft and visible namespaces over the same
+    data give the same verdicts; only the policy's window annotations would move on within the minute."""
+    until = until or timezone.now()
+    parts = (stamp(user, scope), since, until.replace(second=0, microsecond=0))
+    return memo.kept(scope.cluster_id, "verdicts", parts, lambda: _verdicts(user, scope, since, until))
+
+
+def _verdicts(user: Any, scope: engine.Scope, since: timedelta, until: datetime) -> Verdicts:
     decided, draft, dns, until = _prepare(user, scope, since, until, False)
     full = _generate(scope, decided, draft, dns, since, until)
     applied, unreadable = read_applied(scope.cluster_id)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -117,16 +118,26 @@ def _context(request: HttpRequest, scope: engine.Scope, *, tables_only: bool = F
     }
 
 
+CSRF_SLOT = "netsecCsrfTokenSlot"  # where a kept fragment's forms take the CSRF token of the request served
+
+
 @_scoped
 @require_GET
 def network(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
     target = request.htmx.target if request.htmx else None
     if target in ("panel-ingress", "panel-egress"):
         # The table fragment shows neither the topology nor the applied policies: they are not computed.
-        context = _context(request, scope, tables_only=True)
         direction = target.removeprefix("panel-")
-        return render(request, "policies/network.html#direction",
-                      {**context, "d": getattr(context["page"], direction)})
+
+        def fragment() -> str:
+            # Kept for the user (pages.kept_fragment), so its forms get this request's CSRF token when served.
+            context = _context(request, scope, tables_only=True)
+            return render_to_string("policies/network.html#direction",
+                                    {**context, "d": getattr(context["page"], direction), "csrf_token": CSRF_SLOT},
+                                    request)
+
+        kept = pages.kept_fragment(request.user, scope, (request.get_full_path(), target), fragment)
+        return HttpResponse(kept.replace(CSRF_SLOT, get_token(request)))
     return render(request, "policies/network.html", _context(request, scope))
 
 

@@ -382,6 +382,7 @@ ADMIN_RIGHTS = {
     "flows.communication": "v", "flows.ipalias": "vacd", "flows.cidrconfig": "vacd", "flows.observedip": "v",
     "flows.servicebackend": "v", "flows.aggregationstate": "v", "flows.namespacegrant": "vacd",
     "flows.ingestbatch": "v", "flows.communicationday": "v", "flows.rollupday": "v",
+    "flows.dataversion": "v",
     "policies.draft": "vacd", "policies.draftrevision": "vacd", "policies.apitoken": "vcd", "policies.auditevent": "v",
     "auth.user": "vacd", "auth.group": "vacd",
 }

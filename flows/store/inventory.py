@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from django.db import models, transaction
 
+from flows import versions
 from flows.ingest.inventory import (
     ENDPOINT_KINDS,
     WORKLOAD_KINDS,
@@ -762,4 +763,7 @@ def apply_snapshot(
         raise ValueError("observed_at must be timezone-aware")
     snapshot = objects if isinstance(objects, Snapshot) else Snapshot.of(objects)
     with transaction.atomic():
-        return _Applier(cluster, snapshot, observed_at, full).run()
+        stats = _Applier(cluster, snapshot, observed_at, full).run()
+        if stats.changed:
+            versions.bump([cluster.pk])
+        return stats

@@ -7,6 +7,7 @@ identity of a pod or namespace is its name.
 
 from __future__ import annotations
 
+import copyreg
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,14 @@ class GenerationError(EngineError):
 def frozen_labels(labels: Mapping[str, str] | None) -> Mapping[str, str]:
     """A read-only copy, so a value held by a frozen dataclass (and by caches keyed on it) cannot change."""
     return MappingProxyType(dict(labels or {}))
+
+
+def _pickle_frozen(labels: MappingProxyType) -> tuple:
+    return frozen_labels, (dict(labels),)
+
+
+# Engine values pickle (a cache keeps them between requests): read-only mappings as read-only copies.
+copyreg.pickle(MappingProxyType, _pickle_frozen)
 
 
 # ---------------------------------------------------------------------------------------------------------

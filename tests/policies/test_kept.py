@@ -1,0 +1,151 @@
+"""What the pages keep between requests (``policies.memo`` under ``flows.versions``): a second view of the
+same data is served from what was kept, and every kind of change shows on the next view at once — new
+flows, an inventory import, retention, a draft change, an alias, a CIDR configuration, a cluster's
+settings — and what one user may not see never reaches them through what another user's view kept.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from flows import versions
+from flows.access import SYSTEM
+from flows.ingest.inventory import read_sources
+from flows.models import Cluster
+from flows.retention import RetentionPolicy, apply_retention
+from flows.store.inventory import apply_snapshot
+from policies import services
+from tests import factories as f
+from tests.inventory import builders as b
+from tests.policies import test_views
+from tests.policies.test_views import API, FRONTEND_ROW, HTMX, OUTSIDE_IP, World, connect, html, pod_owner, signed_in
+
+# The world of the views' tests, and its users.
+world, viewer, editor, admin, shop_editor = (test_views.world, test_views.viewer, test_views.editor,
+                                             test_views.admin, test_views.shop_editor)
+
+EGRESS = {**HTMX, "HX-Target": "panel-egress"}
+INGRESS = {**HTMX, "HX-Target": "panel-ingress"}
+
+
+def _fragment(client: Any, headers: dict[str, str] = EGRESS) -> str:
+    """A table fragment, its CSRF tokens (new in every answer, kept or not) blanked out."""
+    response = client.get(API + "?tab=" + headers["HX-Target"].removeprefix("panel-"), headers=headers)
+    assert response.status_code == 200
+    return re.sub(r'name="csrfmiddlewaretoken" value="\w+"', 'name="csrfmiddlewaretoken"', html(response))
+
+
+def _signed_in_with_csrf(user: Any) -> Any:
+    """A client that holds a CSRF cookie, as a browser does once it has loaded the page."""
+    client = signed_in(user)
+    assert client.get(API).status_code == 200
+    return client
+
+
+def test_a_second_view_of_unchanged_data_is_served_from_what_was_kept(world: World, viewer: Any) -> None:
+    client = _signed_in_with_csrf(viewer)
+    with CaptureQueriesContext(connection) as first:
+        shown = _fragment(client)
+    with CaptureQueriesContext(connection) as second:
+        again = _fragment(client)
+    assert again == shown
+    # The session, the scope, the version and the draft: nothing of the communications is read again.
+    assert len(second) < len(first) and not any("flows_communication" in q["sql"] for q in second.captured_queries)
+    with CaptureQueriesContext(connection) as topology:
+        client.get(API + "topology.json")
+    with CaptureQueriesContext(connection) as topology_again:
+        client.get(API + "topology.json")
+    assert len(topology_again) < len(topology)
+
+
+def test_new_flows_show_on_the_next_view(world: World, viewer: Any) -> None:
+    client = _signed_in_with_csrf(viewer)
+    assert "billing" not in _fragment(client)
+    assert "billing" not in client.get(API + "topology.json").content.decode()
+    pod_owner(world.cluster, "shop", "Deployment", "billing", "10.244.1.9")
+    before = versions.current(world.cluster.pk)
+    connect(world.cluster, ("10.244.1.2", "10.244.1.9", 9000))  # aggregated: the version moves on
+    assert versions.current(world.cluster.pk) != before
+    assert "billing" in _fragment(client)
+    assert "billing" in client.get(API + "topology.json").content.decode()
+
+
+def test_a_draft_change_shows_on_the_next_view(world: World, editor: Any) -> None:
+    client = _signed_in_with_csrf(editor)
+    kept_yaml, kept_fragment = client.get(API + "policy.yaml").content.decode(), _fragment(client, INGRESS)
+    assert "frontend" in kept_yaml and kept_fragment == _fragment(client, INGRESS)
+    services.set_row(SYSTEM, world.api, FRONTEND_ROW, False)
+    assert "frontend" not in client.get(API + "policy.yaml").content.decode()
+    assert _fragment(client, INGRESS) != kept_fragment
+
+
+@pytest.mark.parametrize("scope", ["this cluster", "every cluster"])
+def test_an_alias_and_a_cidr_configuration_show_on_the_next_view(world: World, admin: Any, scope: str) -> None:
+    client = _signed_in_with_csrf(admin)
+    cluster = "test" if scope == "this cluster" else None
+    assert "partner" not in _fragment(client)
+    alias = services.set_alias(admin, OUTSIDE_IP, "partner", cluster=cluster)
+    assert "partner" in _fragment(client)
+    services.remove_alias(admin, alias.pk)
+    assert "partner" not in _fragment(client)
+    config = services.set_cidr_config(admin, "203.0.113.0/24", "Internal", cluster=cluster, label="lab")
+    assert "Internal" in _fragment(client).split(OUTSIDE_IP, 1)[1][:2000]
+    services.remove_cidr_config(admin, config.pk)
+    assert "Internal" not in _fragment(client).split(OUTSIDE_IP, 1)[1][:2000]
+
+
+def test_an_inventory_import_and_a_cluster_setting_move_the_version(world: World) -> None:
+    cluster = world.cluster
+    first = versions.current(cluster.pk)
+    apply_snapshot(cluster, read_sources([b.SAMPLE]), observed_at=timezone.now(), full=False)
+    second = versions.current(cluster.pk)
+    assert second != first
+    apply_snapshot(cluster, read_sources([b.SAMPLE]), observed_at=timezone.now(), full=False)
+    assert versions.current(cluster.pk) == second  # nothing changed: what was kept still holds
+    cluster.dns_namespace = "dns"
+    cluster.save()
+    assert versions.current(cluster.pk) != second
+    other = Cluster.objects.get(name="zeta")
+    zeta = versions.current(other.pk)
+    f.flow(cluster, "10.244.1.1", 1, "10.244.1.2", 8080)
+    assert versions.current(other.pk) == zeta  # one cluster's changes leave the other's kept views alone
+
+
+def test_retention_moves_the_version_when_it_rolls_hours_up(world: World) -> None:
+    before = versions.current(world.cluster.pk)
+    later = timezone.now() + timedelta(days=3)
+    result = apply_retention(later, policy=RetentionPolicy(raw_flows_days=1, hourly_days=1, daily_days=30))
+    assert result.rolled_up, result
+    assert versions.current(world.cluster.pk) != before
+
+
+def test_what_one_user_may_not_see_never_reaches_them_through_another_users_view(
+        world: World, admin: Any, shop_editor: Any) -> None:
+    everyone = _signed_in_with_csrf(admin)
+    assert "archiver" in _fragment(everyone, INGRESS)
+    limited = _signed_in_with_csrf(shop_editor)
+    shown = _fragment(limited, INGRESS)
+    assert "archiver" not in shown and "legacy" not in shown
+    for path in ("topology.json", "policy.yaml"):
+        assert "ledger" in everyone.get(API + path).content.decode()
+        assert "ledger" not in limited.get(API + path).content.decode()
+
+
+def test_a_kept_fragment_carries_a_csrf_token_the_change_is_accepted_with(world: World, editor: Any) -> None:
+    client = signed_in(editor, enforce_csrf_checks=True)
+    assert client.get(API).status_code == 200
+    path = API + "?tab=ingress"
+    client.get(path, headers=INGRESS)
+    served = html(client.get(path, headers=INGRESS))  # from what was kept
+    assert "netsecCsrfTokenSlot" not in served
+    token = re.search(r'name="csrfmiddlewaretoken" value="(\w+)"', served).group(1)
+    response = client.post(API + "rows", {"key": FRONTEND_ROW, "csrfmiddlewaretoken": token}, headers=HTMX)
+    assert response.status_code == 200
+    assert not {r.key: r for r in services.rows(SYSTEM, world.api)}[FRONTEND_ROW].included
