@@ -70,7 +70,8 @@ ENDPOINTS = [
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEBUG")}
     # Production's cache: Redis, shared by the workers (a database of its own, so nothing else is touched).
-    return env | {"REDIS_URL": REDIS_URL, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1",
+    return env | {"REDIS_URL": REDIS_URL, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": SECRET_KEY,
+                  "ALLOWED_HOSTS": "127.0.0.1",
                   "SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "CONN_MAX_AGE": "60",
                   "PYTHONDONTWRITEBYTECODE": "1", "DJANGO_SETTINGS_MODULE": "netsec.settings"}
 
@@ -311,8 +312,9 @@ def new_data() -> None:
     import psycopg
 
     with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={DB}", autocommit=True) as conn:
-        conn.execute("UPDATE flows_dataversion SET version = version + 1 WHERE cluster_id = "
-                     "(SELECT id FROM flows_cluster WHERE name = %s)", (CLUSTER,))
+        conn.execute("INSERT INTO flows_dataversion (cluster_id, version) SELECT id, 1 FROM flows_cluster "
+                     "WHERE name = %s ON CONFLICT (cluster_id) DO UPDATE SET version = flows_dataversion.version + 1",
+                     (CLUSTER,))
 
 
 def cold(port: int, cookie: str, path: str, headers: dict, runs: int = 3) -> float:

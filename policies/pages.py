@@ -6,12 +6,14 @@ Like ``services``, every function takes the acting user and returns only what th
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -126,7 +128,6 @@ def workloads(user: Any, *, cluster: str = "", namespace: str = "", kind: str = 
 def topology_of(user: Any, scope: engine.Scope, *, since: timedelta, until: datetime | None = None
                 ) -> dict[str, Any]:
     """The topology of a workload with the verdicts of its edges (what the page's graph draws)."""
-    until = until or timezone.now()
     stamp = services.stamp(user, scope)  # refuses a user who may not view the scope
 
     def made() -> dict[str, Any]:
@@ -136,8 +137,20 @@ def topology_of(user: Any, scope: engine.Scope, *, since: timedelta, until: date
         return topology.layout(scope, judged.verdicts, unlabelled=unlabelled,
                                services=_services_selecting(scope, judged.verdicts))
 
-    # Kept with the verdicts it is drawn from (for the minute, over the same data).
-    return memo.kept(scope.cluster_id, "topology", (stamp, since, until.replace(second=0, microsecond=0)), made)
+    # Kept as the verdicts it is drawn from are.
+    if until is not None:
+        return memo.kept(scope.cluster_id, "topology", (stamp, since, until), made)
+    return memo.kept(scope.cluster_id, "topology", (stamp, since, memo.hour(timezone.now())), made,
+                     max_age=memo.FRESH_SECONDS)
+
+
+def topology_json(user: Any, scope: engine.Scope, *, since: timedelta) -> str:
+    """``topology_of`` now, as the JSON the page's graph fetches: kept as text, which a request reads back
+    from the cache faster than the structure (a thousand peers are a megabyte)."""
+    stamp = services.stamp(user, scope)
+    return memo.kept(scope.cluster_id, "topology-json", (stamp, since, memo.hour(timezone.now())),
+                     lambda: json.dumps(topology_of(user, scope, since=since), cls=DjangoJSONEncoder),
+                     max_age=memo.FRESH_SECONDS)
 
 
 def applied_policies(user: Any, scope: engine.Scope, *, since: timedelta, until: datetime | None = None
@@ -376,8 +389,8 @@ def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, un
     ``limit``: rows each table renders (None: all). ``tables_only``: for a table fragment, the topology and
     the applied policies (which it does not show) are left empty."""
     span_key, span_delta = span(since)
+    judged = services.verdicts(user, scope, since=span_delta, until=until)  # None: now (kept for a minute)
     until = until or timezone.now()
-    judged = services.verdicts(user, scope, since=span_delta, until=until)
     generated = judged.generated
     draft = services.get_draft(user, scope)
     cluster = Cluster.objects.get(pk=scope.cluster_id)
@@ -402,12 +415,11 @@ def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, un
 
 
 def kept_fragment(user: Any, scope: engine.Scope, request_key: object, render: Callable[[], str]) -> str:
-    """A rendered part of a scope's page, kept for the minute (``policies.memo``) under everything it shows:
-    the cluster's data, the draft, what the user may see, the user and ``request_key`` (the request's path and
-    target). "6 d ago" is then at most a minute old."""
-    minute = timezone.now().replace(second=0, microsecond=0)
-    parts = (services.stamp(user, scope), getattr(user, "pk", None), request_key, minute)
-    return memo.kept(scope.cluster_id, "fragment", parts, render)
+    """A rendered part of a scope's page, kept (``policies.memo``) under everything it shows: the cluster's
+    data, the draft, what the user may see, the user and ``request_key`` (the request's path and target). It
+    shows times as "6 d ago": made again after a minute."""
+    parts = (services.stamp(user, scope), getattr(user, "pk", None), request_key, memo.hour(timezone.now()))
+    return memo.kept(scope.cluster_id, "fragment", parts, render, max_age=memo.FRESH_SECONDS)
 
 
 def _services_selecting(scope: engine.Scope, verdicts: list[engine.RowVerdict]) -> dict[str, list[str]]:

@@ -141,10 +141,14 @@ class _Hider:
 
 
 def _hider(user: Any, scope: engine.Scope) -> _Hider:
+    return _hider_in(user, scope.cluster_id)
+
+
+def _hider_in(user: Any, cluster_id: int) -> _Hider:
     if access.allowed_everywhere(user, "view"):
-        return _Hider(scope.cluster_id, None)
-    names = Namespace.objects.restrict(user).filter(cluster_id=scope.cluster_id).values_list("name", flat=True)
-    return _Hider(scope.cluster_id, frozenset(names))
+        return _Hider(cluster_id, None)
+    names = Namespace.objects.restrict(user).filter(cluster_id=cluster_id).values_list("name", flat=True)
+    return _Hider(cluster_id, frozenset(names))
 
 
 def _real_keys(user: Any, scope: engine.Scope, row_keys: list[str]) -> list[str]:
@@ -434,15 +438,14 @@ def generate(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
 def policy_file(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN) -> tuple[str, str]:
     """(file name, YAML) of the scope's policy to download: downloading is an Editor's (design §9)."""
     _require(user, "edit", scope, "downloading a policy")
-    until = timezone.now()
 
     def made() -> tuple[str, str] | str:
-        generated = generate(user, scope, since=since, until=until)
+        generated = generate(user, scope, since=since)
         return generated.error if generated.result is None else (f"{generated.result.name}.yaml", generated.yaml)
 
-    # Kept for the minute, as the verdicts are (the same draft over the same data gives the same text).
-    minute = until.replace(second=0, microsecond=0)
-    found = memo.kept(scope.cluster_id, "policy-file", (stamp(user, scope), since, minute), made)
+    # Kept as the verdicts are: the same draft over the same data gives the same text, but for its window.
+    found = memo.kept(scope.cluster_id, "policy-file", (stamp(user, scope), since, memo.hour(timezone.now())),
+                      made, max_age=memo.FRESH_SECONDS)
     if isinstance(found, str):
         raise ValueError(found)
     return found
@@ -452,23 +455,23 @@ def namespace_policy_files(user: Any, cluster: str, namespace: str, *, since: ti
                            ) -> list[tuple[str, str]]:
     """(file name, YAML) of the policy of every workload of a namespace that has one, by file name: what
     "download all" gives. The addresses of the cluster are classified once for all of them."""
-    scopes = namespace_scopes(user, cluster, namespace)
+    cluster_row, ns = _namespace(user, cluster, namespace)  # a namespace the user may not see is unknown
+    access.require(user, "edit", ns.pk, "downloading policies")
+    hider = _hider_in(user, cluster_row.pk)
+    # Kept under what the files are made of: the namespace's workloads (the cluster's data), its drafts, what
+    # the user may see and the span.
+    drafts = tuple(Draft.objects.filter(namespace=ns).order_by("pk").values_list("pk", "updated_at"))
+    parts = (ns.pk, drafts, None if hider.visible is None else tuple(sorted(hider.visible)), since,
+             memo.hour(timezone.now()))
+    return memo.kept(cluster_row.pk, "namespace-files", parts,
+                     lambda: _namespace_policy_files(adapter.namespace_scopes(cluster_row, ns), hider, since),
+                     max_age=memo.FRESH_SECONDS)
+
+
+def _namespace_policy_files(scopes: list[engine.Scope], hider: _Hider, since: timedelta) -> list[tuple[str, str]]:
     if not scopes:
         return []
-    _require(user, "edit", scopes[0], "downloading policies")
-    _require(user, "view", scopes[0], "reading a policy")
     until = timezone.now()
-    hider = _hider(user, scopes[0])
-    drafts = tuple(Draft.objects.filter(namespace_id=scopes[0].namespace_id).order_by("pk")
-                   .values_list("pk", "updated_at"))
-    parts = (repr(scopes), drafts, None if hider.visible is None else tuple(sorted(hider.visible)), since,
-             until.replace(second=0, microsecond=0))
-    return memo.kept(scopes[0].cluster_id, "namespace-files", parts,
-                     lambda: _namespace_policy_files(scopes, hider, since, until))
-
-
-def _namespace_policy_files(scopes: list[engine.Scope], hider: _Hider, since: timedelta, until: datetime
-                            ) -> list[tuple[str, str]]:
     addresses = adapter.classifier(scopes[0].cluster_id)
     # One read for the whole namespace: its drafts, and the communications of all its workloads.
     drafts = {(d.scope_kind, d.scope_name): d for d in Draft.objects.filter(namespace_id=scopes[0].namespace_id)
@@ -526,11 +529,13 @@ def verdicts(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
     """Per-row verdicts for the tables and the topology: red when the draft plus the applied policies would
     deny the row. They are judged on the real peers, whatever the user may see of them.
 
-    Kept for the minute (``policies.memo``): the same scope, span, draft and visible namespaces over the same
-    data give the same verdicts; only the policy's window annotations would move on within the minute."""
-    until = until or timezone.now()
-    parts = (stamp(user, scope), since, until.replace(second=0, microsecond=0))
-    return memo.kept(scope.cluster_id, "verdicts", parts, lambda: _verdicts(user, scope, since, until))
+    Kept (``policies.memo``): the same scope, span, draft and visible namespaces over the same data give the
+    same verdicts, but for the policy's window annotations, which a result made "now" keeps for a minute."""
+    if until is not None:
+        return memo.kept(scope.cluster_id, "verdicts", (stamp(user, scope), since, until),
+                         lambda: _verdicts(user, scope, since, until))
+    return memo.kept(scope.cluster_id, "verdicts", (stamp(user, scope), since, memo.hour(timezone.now())),
+                     lambda: _verdicts(user, scope, since, timezone.now()), max_age=memo.FRESH_SECONDS)
 
 
 def _verdicts(user: Any, scope: engine.Scope, since: timedelta, until: datetime) -> Verdicts:

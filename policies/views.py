@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -271,7 +271,7 @@ def namespace_yaml(request: HttpRequest, cluster: str, namespace: str) -> HttpRe
 @require_GET
 def topology_json(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
     _, since = pages.span(request.GET.get("since"))
-    return JsonResponse(pages.topology_of(request.user, scope, since=since))
+    return HttpResponse(pages.topology_json(request.user, scope, since=since), content_type="application/json")
 
 
 def _attachment(text: str, filename: str) -> HttpResponse:

@@ -7,10 +7,13 @@ settings — and what one user may not see never reaches them through what anoth
 from __future__ import annotations
 
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -21,7 +24,7 @@ from flows.ingest.inventory import read_sources
 from flows.models import Cluster
 from flows.retention import RetentionPolicy, apply_retention
 from flows.store.inventory import apply_snapshot
-from policies import services
+from policies import memo, services
 from tests import factories as f
 from tests.inventory import builders as b
 from tests.policies import test_views
@@ -149,3 +152,49 @@ def test_a_kept_fragment_carries_a_csrf_token_the_change_is_accepted_with(world:
     response = client.post(API + "rows", {"key": FRONTEND_ROW, "csrfmiddlewaretoken": token}, headers=HTMX)
     assert response.status_code == 200
     assert not {r.key: r for r in services.rows(SYSTEM, world.api)}[FRONTEND_ROW].included
+
+
+# --------------------------------------------------------------------------------- made once, made again
+
+
+@pytest.fixture
+def one_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``memo`` without the database: a cluster whose version never moves (threads share no test database)."""
+    monkeypatch.setattr(versions, "current", lambda cluster_id: 7)
+
+
+def test_what_is_missing_is_made_once_while_the_others_wait_for_it(one_version: None) -> None:
+    made: list[int] = []
+
+    def compute() -> str:
+        made.append(1)
+        time.sleep(0.3)
+        return "page"
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: memo.kept(1, "test", ("a",), compute), range(4)))
+    assert answers == ["page"] * 4 and len(made) == 1
+
+
+def test_an_old_result_is_made_again_by_one_request_while_the_others_are_served_it(
+        one_version: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(memo.time, "time", lambda: clock[0])
+    made: list[str] = []
+
+    def compute() -> str:
+        made.append(f"made at {clock[0]:.0f}")
+        return made[-1]
+
+    assert memo.kept(1, "test", ("b",), compute, max_age=60) == "made at 1000"
+    clock[0] += 30
+    assert memo.kept(1, "test", ("b",), compute, max_age=60) == "made at 1000"  # fresh
+    clock[0] += 31
+    # Another request is making it again: this one is served what there is, at once.
+    key = memo.key_of(1, "test", ("b",))
+    assert cache.add(f"{key}:making", 1)
+    assert memo.kept(1, "test", ("b",), compute, max_age=60) == "made at 1000"
+    cache.delete(f"{key}:making")
+    assert memo.kept(1, "test", ("b",), compute, max_age=60) == "made at 1061"
+    assert memo.kept(1, "test", ("b",), compute) == "made at 1061"  # no max_age: never too old
+    assert len(made) == 2
