@@ -12,13 +12,18 @@ more ``max_age`` old). Whatever is missing is made by one request at a time: the
 than make it too (a page many people open after new data is computed once, not once per person).
 
 The cache is Django's (Redis in production, shared by every process; this process's memory on the embedded
-default): a miss only costs the computation. A result is dropped after ``KEEP_SECONDS`` in any case.
+default): a miss only costs the computation. A result is dropped after ``KEEP_SECONDS`` in any case. The
+last ``LOCAL_ENTRIES`` results a process used are also held as they are, unpickled, in its memory: a table
+of a thousand rows takes longer to unpickle than to use. So results are shared, never copied, between the
+requests of a process: callers must not change what they get (the engine's values are frozen).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
@@ -33,6 +38,38 @@ MAKING_SECONDS = 120  # how long a request may hold the right to make a result (
 WAIT_SECONDS = 60.0  # how long a request waits for another's result before it makes it itself
 POLL_SECONDS = 0.02
 FRESH_SECONDS = 60.0  # the ``max_age`` of what shows the time it was made
+LOCAL_ENTRIES = 64
+
+_local: OrderedDict[str, tuple[float, object]] = OrderedDict()
+_local_lock = threading.Lock()
+
+
+def _get(key: str, max_age: float | None = None) -> tuple[float, object] | None:
+    """This process's copy when it is fresh, else the shared cache's (which another process may have made
+    again)."""
+    with _local_lock:
+        found = _local.get(key)
+        if found is not None and (max_age is None or time.time() - found[0] < max_age):
+            _local.move_to_end(key)
+            return found
+    found = cache.get(key)
+    if found is not None:
+        _hold(key, found)
+    return found
+
+
+def _hold(key: str, found: tuple[float, object]) -> None:
+    with _local_lock:
+        _local[key] = found
+        _local.move_to_end(key)
+        while len(_local) > LOCAL_ENTRIES:
+            _local.popitem(last=False)
+
+
+def forget_local() -> None:
+    """Drop what this process holds (tests that clear the cache clear this too)."""
+    with _local_lock:
+        _local.clear()
 
 
 def hour(moment: datetime) -> datetime:
@@ -44,7 +81,7 @@ def hour(moment: datetime) -> datetime:
 def kept(cluster_id: int, what: str, parts: object, compute: Callable[[], T], *, max_age: float | None = None) -> T:
     key = key_of(cluster_id, what, parts)
     making = f"{key}:making"  # held by the request that makes it
-    found = cache.get(key)
+    found = _get(key, max_age)
     if found is not None:
         made, value = found
         if max_age is None or time.time() - made < max_age or not cache.add(making, 1, MAKING_SECONDS):
@@ -53,7 +90,7 @@ def kept(cluster_id: int, what: str, parts: object, compute: Callable[[], T], *,
     deadline = time.monotonic() + WAIT_SECONDS
     while not cache.add(making, 1, MAKING_SECONDS):
         time.sleep(POLL_SECONDS)
-        found = cache.get(key)
+        found = _get(key)
         if found is not None:
             return found[1]
         if time.monotonic() > deadline:
@@ -70,7 +107,9 @@ def key_of(cluster_id: int, what: str, parts: object) -> str:
 def _make(key: str, making: str | None, compute: Callable[[], T]) -> T:
     try:
         value = compute()
-        cache.set(key, (time.time(), value), KEEP_SECONDS)
+        found = (time.time(), value)
+        cache.set(key, found, KEEP_SECONDS)
+        _hold(key, found)
         return value
     finally:
         if making is not None:

@@ -422,6 +422,37 @@ def kept_fragment(user: Any, scope: engine.Scope, request_key: object, render: C
     return memo.kept(scope.cluster_id, "fragment", parts, render, max_age=memo.FRESH_SECONDS)
 
 
+# A change that alters more rows of a table than this answers with the whole table.
+CHANGED_ROWS_LIMIT = 50
+
+
+def _row_shown(v: RowView) -> tuple:
+    return v.row.included, v.status, v.text, v.verdict.warning, v.dns
+
+
+ChangedRows = list[tuple[RowView, bool]]  # a row, and whether it is one of the address table
+
+
+def changed_parts(before: NetworkPage | None, after: NetworkPage) -> list[tuple[DirectionView, ChangedRows | None]]:
+    """Per direction, what a change altered of its table, for the answer to swap: ``[]`` nothing; the rows
+    shown whose checkbox or status changed (with the counts above them); None for the whole table (its rule,
+    its manual rules or its rows changed, or too many rows, or nothing to compare with)."""
+    out: list[tuple[DirectionView, ChangedRows | None]] = []
+    for old, new in zip(before.directions if before else (None, None), after.directions, strict=True):
+        if old is None or (old.mode, old.manual_rules, old.total) != (new.mode, new.manual_rules, new.total):
+            out.append((new, None))
+            continue
+        was = {v.row.key: _row_shown(v) for v in [*old.rows_shown, *old.addresses_shown]}
+        shown = [*new.rows_shown, *new.addresses_shown]
+        if was.keys() != {v.row.key for v in shown}:
+            out.append((new, None))
+            continue
+        addresses = {v.row.key for v in new.addresses_shown}
+        changed = [(v, v.row.key in addresses) for v in shown if was[v.row.key] != _row_shown(v)]
+        out.append((new, changed if len(changed) <= CHANGED_ROWS_LIMIT else None))
+    return out
+
+
 def _services_selecting(scope: engine.Scope, verdicts: list[engine.RowVerdict]) -> dict[str, list[str]]:
     """The Services that select the workload ("scope") and each workload peer (by peer key): one query."""
     owners: dict[str, tuple[str, Any]] = {"scope": (scope.namespace, scope.pod_labels)}

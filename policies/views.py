@@ -141,19 +141,28 @@ def network(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
     return render(request, "policies/network.html", _context(request, scope))
 
 
-def _changed(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
-    """After a change: every part of the page it changes (HTMX, swapped out of band), or the page again."""
+def _before(request: HttpRequest, scope: engine.Scope) -> pages.NetworkPage | None:
+    """The tables as the page showed them before a change (HTMX only): the answer swaps what differs."""
+    return _context(request, scope, tables_only=True)["page"] if request.htmx else None
+
+
+def _changed(request: HttpRequest, scope: engine.Scope, before: pages.NetworkPage | None = None) -> HttpResponse:
+    """After a change: every part of the page it changes (HTMX, swapped out of band), or the page again.
+    With the tables as they were ``before``, a table that changed in a few rows gets only those rows."""
     if not request.htmx:
         return HttpResponseRedirect(_page_url(scope.cluster, scope.namespace, scope.kind, scope.name,
                                               **_state(request)))
-    return render(request, "policies/changed.html", _context(request, scope))
+    context = _context(request, scope)
+    return render(request, "policies/changed.html",
+                  {**context, "parts": pages.changed_parts(before, context["page"])})
 
 
 @_scoped
 @require_POST
 def set_rows(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
+    before = _before(request, scope)
     services.set_rows(request.user, scope, request.POST.getlist("key"), request.POST.get("included") == "1")
-    return _changed(request, scope)
+    return _changed(request, scope, before)
 
 
 @_scoped

@@ -34,12 +34,17 @@ def require_service(name: str, reason: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """The cache (local memory, one per process) holds the API's throttle counts: each test starts afresh."""
+    """The cache (local memory, one per process) holds the API's throttle counts and what the pages kept
+    (with the copies a process holds itself): each test starts afresh."""
     from django.core.cache import cache
 
+    from policies import memo
+
     cache.clear()
+    memo.forget_local()
     yield
     cache.clear()
+    memo.forget_local()
 
 
 @pytest.fixture(autouse=True)

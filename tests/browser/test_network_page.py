@@ -106,6 +106,7 @@ def test_only_allow_chosen_communications(world: World, signed_in: Any) -> None:
     browser.change(lambda: db_row.locator('input[type="checkbox"]').click())
     assert row(page, "egress:StatefulSet/data/db:5432/TCP").locator(".st").inner_text() == "blocked by the draft"
     assert "2✕" in page.locator("#tab-egress").inner_text()  # the tab badge follows, without a reload
+    assert "2 blocked" in page.locator("#summary-egress").inner_text()  # and the table's counts
     browser.shot("egress-row-excluded")
 
     page.click("#tab-topology")

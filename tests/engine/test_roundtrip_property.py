@@ -228,8 +228,10 @@ def test_generated_policy_round_trips(world: World, rng: object) -> None:
     rng.shuffle(shuffled)  # type: ignore[attr-defined]
     again = generate_policy(GenerationRequest(world.scope, tuple(shuffled), world.draft))
     assert to_yaml([again.policy]) == to_yaml([result.policy])
-    # libyaml's emitter (used where installed) writes what PyYAML's Python emitter writes, to the byte.
+    # libyaml's emitter (used where installed) writes what PyYAML's Python emitter writes, to the byte; and
+    # our own writer what both write.
     assert to_yaml([result.policy], dumper=yaml.SafeDumper) == to_yaml([result.policy], dumper=yaml.CSafeDumper)
+    assert to_yaml([result.policy]) == to_yaml([result.policy], dumper=yaml.CSafeDumper)
 
     assert result.omitted_rows == tuple(
         i

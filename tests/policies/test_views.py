@@ -389,14 +389,27 @@ def test_an_unknown_span_is_a_422(viewer: Any) -> None:
 
 
 def test_an_htmx_change_answers_with_every_part_it_changes(world: World, editor: Any) -> None:
-    response = signed_in(editor).post(API + "rows", {"key": FRONTEND_ROW, "tab": "ingress"}, headers=HTMX)
+    client = signed_in(editor)
+    response = client.post(API + "mode", {"direction": "egress", "mode": "block-all", "tab": "egress"}, headers=HTMX)
     assert response.status_code == 200
     tags = [attrs for _, attrs in _Parsed(html(response)).tags]
     assert {attrs["id"] for attrs in tags if attrs.get("hx-swap-oob") == "true"} == OOB_PARTS
     assert "<html" not in html(response)  # parts, not the page
-    assert not row_included(world, FRONTEND_ROW)
+
+
+def test_a_row_change_answers_with_the_rows_it_changed_not_the_whole_tables(world: World, editor: Any) -> None:
+    response = signed_in(editor).post(API + "rows", {"key": FRONTEND_ROW, "tab": "ingress"}, headers=HTMX)
+    assert response.status_code == 200
+    tags = [attrs for _, attrs in _Parsed(html(response)).tags]
     (row,) = [attrs for attrs in tags if attrs.get("data-key") == FRONTEND_ROW]
+    swapped = {attrs["id"] for attrs in tags if attrs.get("hx-swap-oob") == "true"}
+    # The ingress table gets the row, its counts and its "all" box; the egress table, untouched, nothing.
+    assert swapped == (OOB_PARTS - {"panel-ingress", "panel-egress"}) | {row["id"], "summary-ingress",
+                                                                          "all-cell-ingress"}
+    assert not row_included(world, FRONTEND_ROW)
     assert "excluded" in row["class"].split()  # the ingress table shows the change
+    # A table row swaps out of band from inside a template (htmx parses a bare <tr> away).
+    assert re.search(rf'<template>\s*<tr id="{row["id"]}"', html(response))
 
 
 def test_a_plain_change_redirects_back_to_the_page_it_came_from(world: World, editor: Any) -> None:
