@@ -414,12 +414,13 @@ def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, un
     )
 
 
-def kept_fragment(user: Any, scope: engine.Scope, request_key: object, render: Callable[[], str]) -> str:
-    """A rendered part of a scope's page, kept (``policies.memo``) under everything it shows: the cluster's
-    data, the draft, what the user may see, the user and ``request_key`` (the request's path and target). It
-    shows times as "6 d ago": made again after a minute."""
+def kept_html(user: Any, scope: engine.Scope, request_key: object, render: Callable[[], str]) -> str:
+    """A scope's page, or a part of it, rendered and kept (``policies.memo``) under everything it shows: the
+    cluster's data, the draft, what the user may see, the user and ``request_key`` (the request's path and
+    target). It shows times as "6 d ago" (and the scope bar lists the user's other clusters, which are not
+    this cluster's data): made again after a minute."""
     parts = (services.stamp(user, scope), getattr(user, "pk", None), request_key, memo.hour(timezone.now()))
-    return memo.kept(scope.cluster_id, "fragment", parts, render, max_age=memo.FRESH_SECONDS)
+    return memo.kept(scope.cluster_id, "html", parts, render, max_age=memo.FRESH_SECONDS)
 
 
 # A change that alters more rows of a table than this answers with the whole table.

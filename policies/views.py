@@ -130,15 +130,21 @@ def network(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
         direction = target.removeprefix("panel-")
 
         def fragment() -> str:
-            # Kept for the user (pages.kept_fragment), so its forms get this request's CSRF token when served.
+            # Kept for the user (pages.kept_html), so its forms get this request's CSRF token when served.
             context = _context(request, scope, tables_only=True)
             return render_to_string("policies/network.html#direction",
                                     {**context, "d": getattr(context["page"], direction), "csrf_token": CSRF_SLOT},
                                     request)
 
-        kept = pages.kept_fragment(request.user, scope, (request.get_full_path(), target), fragment)
+        kept = pages.kept_html(request.user, scope, (request.get_full_path(), target), fragment)
         return HttpResponse(kept.replace(CSRF_SLOT, get_token(request)))
-    return render(request, "policies/network.html", _context(request, scope))
+
+    def whole() -> str:
+        return render_to_string("policies/network.html", {**_context(request, scope), "csrf_token": CSRF_SLOT},
+                                request)
+
+    kept = pages.kept_html(request.user, scope, (request.get_full_path(), target), whole)
+    return HttpResponse(kept.replace(CSRF_SLOT, get_token(request)))
 
 
 def _before(request: HttpRequest, scope: engine.Scope) -> pages.NetworkPage | None:

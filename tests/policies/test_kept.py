@@ -61,6 +61,17 @@ def test_a_second_view_of_unchanged_data_is_served_from_what_was_kept(world: Wor
     assert again == shown
     # The session, the scope, the version and the draft: nothing of the communications is read again.
     assert len(second) < len(first) and not any("flows_communication" in q["sql"] for q in second.captured_queries)
+    whole = client.get(API).content.decode()  # the page, kept since the client first loaded it
+    with CaptureQueriesContext(connection) as page_again:
+        again = client.get(API).content.decode()
+    assert not any("flows_communication" in q["sql"] for q in page_again.captured_queries)
+    versions.bump([world.cluster.pk])  # new data: the page is made again
+    with CaptureQueriesContext(connection) as page_made:
+        client.get(API)
+    # Kept: the session and user, the scope, the version, the draft; made: every part of the page.
+    assert len(page_again) * 3 < len(page_made)
+    token = re.compile(r"[A-Za-z0-9]{64}")  # a CSRF token: new in every answer
+    assert token.sub("T", again) == token.sub("T", whole) and "netsecCsrfTokenSlot" not in again
     with CaptureQueriesContext(connection) as topology:
         client.get(API + "topology.json")
     with CaptureQueriesContext(connection) as topology_again:
