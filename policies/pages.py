@@ -416,10 +416,11 @@ def network_page(user: Any, scope: engine.Scope, *, since: str | None = None, un
 
 def kept_html(user: Any, scope: engine.Scope, request_key: object, render: Callable[[], str]) -> str:
     """A scope's page, or a part of it, rendered and kept (``policies.memo``) under everything it shows: the
-    cluster's data, the draft, what the user may see, the user and ``request_key`` (the request's path and
-    target). It shows times as "6 d ago" (and the scope bar lists the user's other clusters, which are not
+    cluster's data, the draft, what the user may see and do, the user and ``request_key`` (the request's path
+    and target). It shows times as "6 d ago" (and the scope bar lists the user's other clusters, which are not
     this cluster's data): made again after a minute."""
-    parts = (services.stamp(user, scope), getattr(user, "pk", None), request_key, memo.hour(timezone.now()))
+    parts = (services.stamp(user, scope), getattr(user, "pk", None), _can(user, "edit", scope),
+             access.allowed_everywhere(user, "admin"), request_key, memo.hour(timezone.now()))
     return memo.kept(scope.cluster_id, "html", parts, render, max_age=memo.FRESH_SECONDS)
 
 

@@ -209,3 +209,12 @@ def test_an_old_result_is_made_again_by_one_request_while_the_others_are_served_
     assert memo.kept(1, "test", ("b",), compute, max_age=60) == "made at 1061"
     assert memo.kept(1, "test", ("b",), compute) == "made at 1061"  # no max_age: never too old
     assert len(made) == 2
+
+
+def test_a_role_taken_away_shows_on_the_next_view(world: World, editor: Any) -> None:
+    from django.contrib.auth.models import Group
+
+    client = _signed_in_with_csrf(editor)
+    assert 'hx-post="/network/test/shop/Deployment/api/rows"' in _fragment(client, INGRESS)
+    editor.groups.set([Group.objects.get(name="Viewers")])
+    assert 'hx-post="/network/test/shop/Deployment/api/rows"' not in _fragment(client, INGRESS)
