@@ -240,8 +240,7 @@ def observed_rows_many(scopes: list[engine.Scope], *, since: timedelta, until: d
     if not scopes:
         return []
     start = span_start(since, until)
-    parts = (tuple(tuple(s.workload_ids) for s in scopes), start, until.replace(minute=0, second=0, microsecond=0),
-             since)
+    parts = (tuple(tuple(s.workload_ids) for s in scopes), start, memo.hour(until), since)
     return memo.kept(scopes[0].cluster_id, "rows", parts,
                      lambda: _observed_rows_many(scopes, start, until, addresses or classifier(scopes[0].cluster_id)))
 

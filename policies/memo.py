@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from django.core.cache import cache
+from django.utils import timezone
 
 from flows import versions
 
@@ -73,9 +74,17 @@ def forget_local() -> None:
 
 
 def hour(moment: datetime) -> datetime:
-    """The hour a span ending at ``moment`` reads the communications up to: what a result made "now" is
-    kept under (with ``max_age``), since the span's buckets only move on with it."""
+    """The hour a span ending at ``moment`` reads the communications up to (its buckets only move on with it)."""
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def kept_until(cluster_id: int, what: str, parts: object, compute: Callable[[], T], until: datetime | None = None
+               ) -> T:
+    """``kept`` for a result over a span ending at ``until``: for that end only, or, for a span ending now
+    (None), for the current hour and fresh for ``FRESH_SECONDS``, since it shows the time it was made."""
+    if until is not None:
+        return kept(cluster_id, what, (parts, until), compute)
+    return kept(cluster_id, what, (parts, hour(timezone.now())), compute, max_age=FRESH_SECONDS)
 
 
 def kept(cluster_id: int, what: str, parts: object, compute: Callable[[], T], *, max_age: float | None = None) -> T:

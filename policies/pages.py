@@ -137,20 +137,14 @@ def topology_of(user: Any, scope: engine.Scope, *, since: timedelta, until: date
         return topology.layout(scope, judged.verdicts, unlabelled=unlabelled,
                                services=_services_selecting(scope, judged.verdicts))
 
-    # Kept as the verdicts it is drawn from are.
-    if until is not None:
-        return memo.kept(scope.cluster_id, "topology", (stamp, since, until), made)
-    return memo.kept(scope.cluster_id, "topology", (stamp, since, memo.hour(timezone.now())), made,
-                     max_age=memo.FRESH_SECONDS)
+    return memo.kept_until(scope.cluster_id, "topology", (stamp, since), made, until)  # as its verdicts are
 
 
 def topology_json(user: Any, scope: engine.Scope, *, since: timedelta) -> str:
     """``topology_of`` now, as the JSON the page's graph fetches: kept as text, which a request reads back
     from the cache faster than the structure (a thousand peers are a megabyte)."""
-    stamp = services.stamp(user, scope)
-    return memo.kept(scope.cluster_id, "topology-json", (stamp, since, memo.hour(timezone.now())),
-                     lambda: json.dumps(topology_of(user, scope, since=since), cls=DjangoJSONEncoder),
-                     max_age=memo.FRESH_SECONDS)
+    return memo.kept_until(scope.cluster_id, "topology-json", (services.stamp(user, scope), since),
+                           lambda: json.dumps(topology_of(user, scope, since=since), cls=DjangoJSONEncoder))
 
 
 def applied_policies(user: Any, scope: engine.Scope, *, since: timedelta, until: datetime | None = None
@@ -420,8 +414,8 @@ def kept_html(user: Any, scope: engine.Scope, request_key: object, render: Calla
     and target). It shows times as "6 d ago" (and the scope bar lists the user's other clusters, which are not
     this cluster's data): made again after a minute."""
     parts = (services.stamp(user, scope), getattr(user, "pk", None), _can(user, "edit", scope),
-             access.allowed_everywhere(user, "admin"), request_key, memo.hour(timezone.now()))
-    return memo.kept(scope.cluster_id, "html", parts, render, max_age=memo.FRESH_SECONDS)
+             access.allowed_everywhere(user, "admin"), request_key)
+    return memo.kept_until(scope.cluster_id, "html", parts, render)
 
 
 # A change that alters more rows of a table than this answers with the whole table.

@@ -444,8 +444,7 @@ def policy_file(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SP
         return generated.error if generated.result is None else (f"{generated.result.name}.yaml", generated.yaml)
 
     # Kept as the verdicts are: the same draft over the same data gives the same text, but for its window.
-    found = memo.kept(scope.cluster_id, "policy-file", (stamp(user, scope), since, memo.hour(timezone.now())),
-                      made, max_age=memo.FRESH_SECONDS)
+    found = memo.kept_until(scope.cluster_id, "policy-file", (stamp(user, scope), since), made)
     if isinstance(found, str):
         raise ValueError(found)
     return found
@@ -461,11 +460,9 @@ def namespace_policy_files(user: Any, cluster: str, namespace: str, *, since: ti
     # Kept under what the files are made of: the namespace's workloads (the cluster's data), its drafts, what
     # the user may see and the span.
     drafts = tuple(Draft.objects.filter(namespace=ns).order_by("pk").values_list("pk", "updated_at"))
-    parts = (ns.pk, drafts, None if hider.visible is None else tuple(sorted(hider.visible)), since,
-             memo.hour(timezone.now()))
-    return memo.kept(cluster_row.pk, "namespace-files", parts,
-                     lambda: _namespace_policy_files(adapter.namespace_scopes(cluster_row, ns), hider, since),
-                     max_age=memo.FRESH_SECONDS)
+    parts = (ns.pk, drafts, None if hider.visible is None else tuple(sorted(hider.visible)), since)
+    return memo.kept_until(cluster_row.pk, "namespace-files", parts,
+                           lambda: _namespace_policy_files(adapter.namespace_scopes(cluster_row, ns), hider, since))
 
 
 def _namespace_policy_files(scopes: list[engine.Scope], hider: _Hider, since: timedelta) -> list[tuple[str, str]]:
@@ -531,11 +528,8 @@ def verdicts(user: Any, scope: engine.Scope, *, since: timedelta = DEFAULT_SPAN,
 
     Kept (``policies.memo``): the same scope, span, draft and visible namespaces over the same data give the
     same verdicts, but for the policy's window annotations, which a result made "now" keeps for a minute."""
-    if until is not None:
-        return memo.kept(scope.cluster_id, "verdicts", (stamp(user, scope), since, until),
-                         lambda: _verdicts(user, scope, since, until))
-    return memo.kept(scope.cluster_id, "verdicts", (stamp(user, scope), since, memo.hour(timezone.now())),
-                     lambda: _verdicts(user, scope, since, timezone.now()), max_age=memo.FRESH_SECONDS)
+    return memo.kept_until(scope.cluster_id, "verdicts", (stamp(user, scope), since),
+                           lambda: _verdicts(user, scope, since, until or timezone.now()), until)
 
 
 def _verdicts(user: Any, scope: engine.Scope, since: timedelta, until: datetime) -> Verdicts:

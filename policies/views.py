@@ -118,7 +118,7 @@ def _context(request: HttpRequest, scope: engine.Scope, *, tables_only: bool = F
     }
 
 
-CSRF_SLOT = "netsecCsrfTokenSlot"  # where a kept fragment's forms take the CSRF token of the request served
+CSRF_SLOT = "netsecCsrfTokenSlot"  # where a kept page's forms take the CSRF token of the request served
 
 
 @_scoped
@@ -127,23 +127,18 @@ def network(request: HttpRequest, scope: engine.Scope) -> HttpResponse:
     target = request.htmx.target if request.htmx else None
     if target in ("panel-ingress", "panel-egress"):
         # The table fragment shows neither the topology nor the applied policies: they are not computed.
-        direction = target.removeprefix("panel-")
-
-        def fragment() -> str:
-            # Kept for the user (pages.kept_html), so its forms get this request's CSRF token when served.
+        def html() -> str:
             context = _context(request, scope, tables_only=True)
-            return render_to_string("policies/network.html#direction",
-                                    {**context, "d": getattr(context["page"], direction), "csrf_token": CSRF_SLOT},
+            return render_to_string("policies/network.html#direction", {
+                **context, "d": getattr(context["page"], target.removeprefix("panel-")), "csrf_token": CSRF_SLOT},
+                request)
+    else:
+        def html() -> str:
+            return render_to_string("policies/network.html", {**_context(request, scope), "csrf_token": CSRF_SLOT},
                                     request)
 
-        kept = pages.kept_html(request.user, scope, (request.get_full_path(), target), fragment)
-        return HttpResponse(kept.replace(CSRF_SLOT, get_token(request)))
-
-    def whole() -> str:
-        return render_to_string("policies/network.html", {**_context(request, scope), "csrf_token": CSRF_SLOT},
-                                request)
-
-    kept = pages.kept_html(request.user, scope, (request.get_full_path(), target), whole)
+    # Kept for the user (pages.kept_html): its forms get this request's CSRF token when served.
+    kept = pages.kept_html(request.user, scope, (request.get_full_path(), target), html)
     return HttpResponse(kept.replace(CSRF_SLOT, get_token(request)))
 
 
