@@ -27,6 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 ROLE_GROUPS = ("Viewers", "Editors", "Admins")
+SETTLED = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
 
 
 @pytest.fixture(scope="session")
@@ -70,13 +71,25 @@ class Browser:
         self.page.screenshot(path=str(path), full_page=False)
         return path
 
-    def change(self, action: Any) -> None:
-        """Run an action that posts a change, and wait until its answer is swapped in."""
-        with self.page.expect_response(lambda r: r.request.method == "POST") as response:
+    def settled(self) -> None:
+        """Wait until htmx has no request in flight and has swapped and settled every answer.
+
+        htmx marks the element of a request in flight (htmx-request, removed only after its answer is
+        swapped), the target being swapped, and the new content until it settles; none left means done.
+        """
+        self.page.wait_for_function(SETTLED)
+
+    def swap(self, action: Any, answer: Any = lambda response: True) -> Any:
+        """Run an action that makes htmx request something; wait for the answer and its swap; return the answer."""
+        with self.page.expect_response(answer) as response:
             action()
-        assert response.value.status == 200, response.value.text()
-        self.page.wait_for_load_state("networkidle")
-        self.page.wait_for_timeout(150)  # let htmx settle the out-of-band parts
+        self.settled()
+        return response.value
+
+    def change(self, action: Any) -> None:
+        """Run an action that posts a change, and wait until its answer (out-of-band parts too) is swapped in."""
+        response = self.swap(action, lambda r: r.request.method == "POST")
+        assert response.status == 200, response.text()
 
 
 @pytest.fixture
