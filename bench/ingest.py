@@ -102,6 +102,7 @@ class Timing:
     seconds: float
     rss_mb: float
     output: str = ""
+    cpu_s: float = 0.0  # user + system CPU of the command and of the processes it waited for (its --workers)
 
 
 def child_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -126,7 +127,7 @@ if pid == 0:
     os.execvp(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as out:
-    out.write(str(usage.ru_maxrss))
+    out.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -143,9 +144,62 @@ def timed(cmd: list[str], env: dict[str, str], *, check: bool = True) -> Timing:
     if check and done.returncode != 0:
         tail = "\n".join(output.splitlines()[-25:])
         raise BenchError(f"{' '.join(cmd[:4])} ... exited {done.returncode}:\n{tail}")
-    rss_kb = int(rss_file.read_text()) if rss_file.exists() else 0
+    rss_kb, cpu_s = rss_file.read_text().split() if rss_file.exists() else (0, 0)
     rss_file.unlink(missing_ok=True)
-    return Timing(seconds, rss_kb / 1024, output)
+    return Timing(seconds, int(rss_kb) / 1024, output, float(cpu_s))
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int, *, children: bool = False) -> float:
+    """CPU seconds (user + system) of a live process, with those of its reaped children when asked; 0 if gone."""
+    try:
+        # The command name may hold spaces: the fields are counted from its closing parenthesis.
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + (cutime + cstime if children else 0)) / _TICK
+
+
+def pg_cpu() -> float | None:
+    """CPU seconds used so far by the local PostgreSQL server: its live processes, plus what the postmaster
+    counts of the backends it reaped (each connection's backend exits with it). None when no server runs here."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, parent = stat[stat.index("(") + 1:stat.rindex(")")], int(stat.rpartition(")")[2].split()[1])
+        if name != "postgres":
+            continue
+        found = True
+        try:
+            postmaster = Path(f"/proc/{parent}/comm").read_text().strip() != "postgres"
+        except OSError:
+            postmaster = True
+        total += proc_cpu(int(entry.name), children=postmaster)
+    return total if found else None
+
+
+def pg_wal_lsn() -> str:
+    return pg_query("postgres", "SELECT pg_current_wal_lsn()::text")[0][0]
+
+
+def pg_wal_bytes(since: str) -> int:
+    return int(pg_query("postgres", f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{since}')")[0][0])
+
+
+def raw_flow_bytes(name: str) -> tuple[int, int, int]:
+    """(rows, heap bytes, index bytes) of the raw flow table's day partitions in database ``name``."""
+    return pg_query(name, """
+        SELECT (SELECT count(*) FROM flows_rawflow),
+               COALESCE(sum(pg_table_size(i.inhrelid)), 0), COALESCE(sum(pg_indexes_size(i.inhrelid)), 0)
+          FROM pg_inherits i WHERE i.inhparent = 'flows_rawflow'::regclass""")[0]
 
 
 def manage(*args: str, env: dict[str, str]) -> Timing:
@@ -431,11 +485,24 @@ class Bench:
             else:
                 url = sqlite_copy(Path(template().name), SCRATCH / "db" / "run.sqlite3")
             env = child_env(url)
+            pg = vendor == "postgresql"
+            pg_before, wal_before = (pg_cpu(), pg_wal_lsn()) if pg else (None, "")
             first = manage("import_flows", "--cluster", CLUSTER, "--format", "hubble", "--workers", str(workers),
                            str(ds.flows), env=env)
             counts = imported(first.output)
+            if pg:
+                pg_between, wal = pg_cpu(), pg_wal_bytes(wal_before)
+                rows, heap, index = raw_flow_bytes(DB)
             second = manage("aggregate_flows", "--cluster", CLUSTER, env=env)
             result = aggregated(second.output)
+            if pg:
+                pg_after = pg_cpu()
+                cost = {"lines": lines, "stored": counts["stored"], "netsec_cpu_s": first.cpu_s,
+                        "wal_bytes": wal, "rows": rows, "heap_bytes": heap, "index_bytes": index,
+                        "aggregate_wall_s": second.seconds, "raw_flows_aggregated": result["raw_flows"]}
+                if pg_before is not None and pg_between is not None and pg_after is not None:
+                    cost |= {"pg_import_cpu_s": pg_between - pg_before, "pg_aggregate_cpu_s": pg_after - pg_between}
+                self.facts.setdefault(f"{key}.costs", []).append(cost)
             imp.seconds.append(first.seconds)
             imp.rss_mb.append(first.rss_mb)
             agg.seconds.append(second.seconds)
@@ -468,12 +535,18 @@ class Bench:
             extra = {} if inline else {"REDIS_URL": REDIS_BENCH_URL, "NETSEC_CELERY_QUEUE": queue}
             env = child_env(url, **extra)
             with Gunicorn(env) as server:
+                workers_before, pg_before = server.worker_cpu(), pg_cpu()
                 seconds, answers = post_all(server.port, template.token, batches, self.args.clients)
                 rss = server.worker_rss_mb()
+                workers_cpu, pg_after = server.worker_cpu() - workers_before, pg_cpu()
             if not inline:
                 _purge_queue(queue)
             stored = sum(a["stored"] for a in answers)
             malformed = sum(a["malformed"] for a in answers)
+            cost = {"lines": lines, "stored": stored, "workers_cpu_s": workers_cpu, "post_wall_s": seconds}
+            if pg_before is not None and pg_after is not None:
+                cost["pg_cpu_s"] = pg_after - pg_before
+            self.facts.setdefault(f"http.{mode}.costs", []).append(cost)
             after = manage("aggregate_flows", "--cluster", CLUSTER, env=env)
             result = aggregated(after.output)
             post.seconds.append(seconds)
@@ -608,6 +681,14 @@ class Bench:
         minute("m1", "minute on 1 day of history ")
         extend(range(-24 * history_days + 1, -23))
         minute("m2", "minute on 7 days of history")
+        hours, rows, size, busy = pg_query(INCREMENTAL, f"""
+            SELECT count(DISTINCT bucket), count(*), pg_total_relation_size('flows_communication'),
+                   count(*) FILTER (WHERE bucket = '{files["m2"][1].isoformat()}')
+              FROM flows_communication WHERE granularity = 'hour'""")[0]
+        self.facts["incremental.communications"] = {"hours": hours, "rows": rows, "total_bytes": size,
+                                                    "rows_of_the_minute_hour": busy}
+        self.say(f"  communications: {busy:,} hourly rows from the minute at {per_second:,} flows/s; {rows:,} "
+                 f"over all {hours} hours; {size / max(rows, 1):,.0f} bytes per row with its indexes")
         minute("m3", "1 s batch into the same hour", per_second)
         if not a.keep:
             pg_drop(INCREMENTAL)
@@ -698,11 +779,53 @@ class Bench:
         if m2 and m3:
             self.say(f"  (info) then one second's batch ({m3.lines:,} lines) into the same hour: {m3.median:.1f} s "
                      f"({m3.note}): aggregation rebuilds the whole hour, whatever the size of the batch")
+        self.costs()
         missing = [fig.label for fig in self.figures.values() if not fig.seconds]
         if missing:
             self.say(f"  not measured (a stage failed): {', '.join(missing)}")
         for note in self.notes:
             self.say(f"  note: {note}")
+
+    def costs(self) -> None:
+        """Per core and per row: what docs/scaling.md sizes a deployment with (medians over the runs)."""
+        lines: list[str] = []
+
+        def med(runs: list[dict[str, Any]], value: Callable[[dict[str, Any]], float]) -> float:
+            values = [value(run) for run in runs]
+            return statistics.median(values) if values else float("nan")
+
+        for key, how in (("postgresql", "one import_flows process"), ("postgresql.workers", "import_flows --workers")):
+            runs = self.facts.get(f"{key}.costs", [])
+            if not runs:
+                continue
+            lines.append(f"{how}: {med(runs, lambda r: r['lines'] / r['netsec_cpu_s']):,.0f} lines per CPU second of "
+                         f"netsec")
+            if "pg_import_cpu_s" in runs[0]:
+                stored = med(runs, lambda r: r["stored"] / r["pg_import_cpu_s"])
+                wall = med(runs, lambda r: r["raw_flows_aggregated"] / r["aggregate_wall_s"])
+                cpu = med(runs, lambda r: r["raw_flows_aggregated"] / r["pg_aggregate_cpu_s"])
+                lines.append(f"  PostgreSQL while it stores: {stored:,.0f} flows stored per CPU second of the server")
+                lines.append(f"  aggregation: {wall:,.0f} raw flows per second of wall time, {cpu:,.0f} per CPU "
+                             f"second of the server")
+            lines.append(f"  raw flow on disk: {med(runs, lambda r: r['heap_bytes'] / r['rows']):,.0f} bytes of heap, "
+                         f"{med(runs, lambda r: r['index_bytes'] / r['rows']):,.0f} of indexes; WAL "
+                         f"{med(runs, lambda r: r['wal_bytes'] / r['stored']):,.0f} bytes per stored flow")
+        runs = self.facts.get("http.queued.costs", [])
+        if runs:
+            text = f"HTTP: {med(runs, lambda r: r['lines'] / r['workers_cpu_s']):,.0f} lines per CPU second of gunicorn"
+            if "pg_cpu_s" in runs[0]:
+                text += f", {med(runs, lambda r: r['stored'] / r['pg_cpu_s']):,.0f} stored per CPU second of PostgreSQL"
+            lines.append(text)
+        comm = self.facts.get("incremental.communications")
+        if comm:
+            lines.append(f"communications: {comm['rows_of_the_minute_hour']:,} hourly rows in the hour of a minute at "
+                         f"{self.args.minute_rate:,} flows/s; {comm['total_bytes'] / max(comm['rows'], 1):,.0f} bytes "
+                         f"per row with its indexes")
+        if lines:
+            self.say("")
+            self.say("per core and per row (docs/scaling.md)")
+            for line in lines:
+                self.say("  " + line)
 
     def verdict(self, text: str, met: bool) -> None:
         self.say(f"  {'met    ' if met else 'NOT met'}  {text}")
@@ -759,6 +882,10 @@ class Gunicorn:
         except OSError:
             return []
         return [int(pid) for pid in text.split()]
+
+    def worker_cpu(self) -> float:
+        """CPU seconds the workers have used so far."""
+        return sum(proc_cpu(pid) for pid in self.worker_pids())
 
     def worker_rss_mb(self) -> float:
         """The largest peak RSS (VmHWM) of the workers."""
