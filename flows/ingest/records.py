@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
-@dataclass(frozen=True, slots=True)
+# The two records below are built once or twice per flow line, a million times per large import: they are plain
+# slotted dataclasses, not frozen ones, whose __init__ sets every field through object.__setattr__ (2.5x the cost,
+# about 3.5 µs of the ~38 µs of CPU a Hubble line takes). Nothing changes a record once a parser has made it.
+@dataclass(slots=True)
 class Endpoint:
     ip: str
     port: int | None = None
@@ -18,7 +21,7 @@ class Endpoint:
     reserved: str = ""  # Cilium reserved identity without prefix: host, world, kube-apiserver, remote-node...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FlowRecord:
     """One observed flow event (a packet summary), as a parser understood it."""
 
