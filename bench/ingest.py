@@ -1142,6 +1142,7 @@ def child_statements(args: argparse.Namespace) -> None:
     bucket = max(counts, key=lambda b: counts[b])
     params = {"cluster": cluster.id, "start": bucket, "end": bucket + aggregate.HOUR, "bucket": bucket}
     with transaction.atomic(), connection.cursor() as cursor:
+        aggregate.plan_for_aggregation()
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS, VERBOSE OFF) " + aggregate.bucket_sql(), params)
         plan = "\n".join(r[0] for r in cursor.fetchall())
         transaction.set_rollback(True)

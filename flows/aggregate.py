@@ -244,6 +244,21 @@ def bucket_sql() -> str:
     return _BUCKET_SQL.replace("{backend_join}", _BACKEND_JOIN[connection.vendor])
 
 
+def plan_for_aggregation() -> None:
+    """PostgreSQL settings of the transaction that rebuilds buckets (call it inside that transaction)."""
+    with connection.cursor() as cursor:
+        # Room for the hash tables of an hour's events: the default 4 MB spills them to disk.
+        cursor.execute(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'")
+        # Once the tables have statistics, the bucket statement's estimated cost passes jit_above_cost, and
+        # compiling its 200-odd expressions took 3 s of every 3.5 s bucket (a 62,000-flow hour); it runs once
+        # per bucket, so the compiled code never pays that back.
+        cursor.execute("SET LOCAL jit = off")
+        # With statistics, the planner also joined the events to the listening ports by a merge join whose inner
+        # side was rescanned for every event of a client address (60 million rows sorted for 43,000 events,
+        # 7.5 s). Every join of aggregation is a lookup: hash or nested loop.
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+
+
 def _db_datetime(value: datetime) -> object:
     """A datetime as this database stores it, so that raw SQL compares like the ORM does."""
     return connection.ops.adapt_datetimefield_value(value)
@@ -419,9 +434,7 @@ def aggregate_cluster(cluster: Cluster, *, rebuild_since: datetime | None = None
     mark = _committed_high_water_mark(cluster)
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            # Room for the hash tables of an hour's events: the default 4 MB spills them to disk.
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'")
+            plan_for_aggregation()
         state, _ = AggregationState.objects.get_or_create(cluster=cluster)
         # Serialises concurrent runs for one cluster (beat and a manual run) on PostgreSQL; SQLite's
         # IMMEDIATE transactions already serialise writers.
